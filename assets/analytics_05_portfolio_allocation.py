@@ -1,0 +1,65 @@
+"""Stage 5 in Spark: the 5-, 10- and 20-session portfolios built from the trending ETFs' holdings."""
+
+import time
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
+from assets.collected_04_etf_holdings import collected_04_etf_holdings
+from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
+from assets.partitions import nyse_sessions, partition_sessions
+from resources import PostgresResource, SparkResource
+from trendfolio import calendar
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, allocate
+from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.universe import BENCHMARK
+
+
+@asset(
+    partitions_def=nyse_sessions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[collected_06_daily_stock_history, analytics_03_trending_etfs, collected_04_etf_holdings],
+    group_name="analytics",
+    kinds={"spark", "postgres"},
+)
+def analytics_05_portfolio_allocation(
+    context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
+) -> MaterializeResult:
+    start, end, _ = partition_sessions(context)
+    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    began = time.monotonic()
+    session = spark.session()
+    trending = read_sql(
+        session, postgres,
+        "SELECT session_date, ticker, is_trending, source FROM analytics_03_trending_etfs "
+        f"WHERE session_date BETWEEN '{start}' AND '{end}'",
+    )
+    holdings = read_sql(
+        session, postgres,
+        "SELECT etf_ticker, as_of_date, holding_ticker FROM collected_04_etf_holdings "
+        f"WHERE as_of_date <= '{end}'",
+    )
+    prices = read_sql(
+        session, postgres,
+        "SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history "
+        f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
+    )
+    benchmark = read_sql(
+        session, postgres,
+        "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
+        f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
+    )
+    result = allocate(trending, holdings, prices, benchmark, start, end).cache()
+    written = replace_date_range(postgres, result, "analytics_05_portfolio_allocation", "session_date", start, end)
+    top = (result.where(result.session_date == end).orderBy("horizon", result.weight.desc(), "ticker")
+           .select("horizon", "ticker", "weight", "method").collect())  # the last session's portfolios, ≤ 3 × N rows
+    result.unpersist()
+    preview = "\n".join(f"| {r.horizon} | {r.ticker} | {r.weight:.4f} | {r.method} |" for r in top[:30])
+    return MaterializeResult(
+        metadata={
+            "rows_written": written,
+            "spark_seconds": round(time.monotonic() - began, 2),
+            "portfolio_preview": MetadataValue.md(
+                f"Portfolios for {end}\n\n| horizon | ticker | weight | method |\n|---|---|---|---|\n{preview}"),
+        }
+    )

@@ -1,0 +1,45 @@
+"""Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL."""
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from assets.collected_04_etf_holdings import collected_04_etf_holdings
+from assets.partitions import nyse_sessions, partition_sessions
+from resources import KafkaResource, MarketDataResource, PostgresResource
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
+from trendfolio.collect import price_fetch_start
+from trendfolio.ingest import ingest
+from trendfolio.tables import DAILY_STOCK_HISTORY
+from trendfolio.validation import validate_ohlc
+
+
+@asset(
+    partitions_def=nyse_sessions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[collected_04_etf_holdings],
+    group_name="collection",
+    kinds={"kafka", "postgres"},
+)
+def collected_06_daily_stock_history(
+    context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource
+) -> MaterializeResult:
+    start, end, _ = partition_sessions(context)
+    with postgres.connect() as conn:
+        tickers = [row[0] for row in conn.execute(
+            "SELECT DISTINCT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date BETWEEN %s AND %s "
+            "ORDER BY 1", (start, end),
+        ).fetchall()]
+        fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
+            if tickers else start
+    source = market_data.client()
+    fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else None
+    if fetched is None or fetched.empty:
+        return MaterializeResult(metadata={"rows_written": 0, "tickers": 0, "source": source.name})
+    checked = validate_ohlc(fetched, partition_date=end)
+    rows = checked.valid.assign(source=source.name)
+    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
+                    partition_date=end, source=source.name, run_id=context.run.run_id)
+    missing = sorted(set(tickers) - set(rows["ticker"]))
+    return MaterializeResult(
+        metadata={**report.metadata(), "source": source.name, "tickers": len(tickers),
+                  "fetched_from": fetch_from.isoformat(), "tickers_missing": missing}
+    )

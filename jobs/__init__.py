@@ -1,0 +1,3 @@
+from jobs.daily_pipeline import daily_pipeline
+
+__all__ = ["daily_pipeline"]

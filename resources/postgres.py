@@ -1,0 +1,97 @@
+"""PostgreSQL through psycopg 3: the warehouse every asset writes to."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+from urllib.parse import unquote, urlparse
+
+import psycopg
+from dagster import ConfigurableResource
+
+from trendfolio.migrations import migrate
+from trendfolio.tables import CollectedTable
+from trendfolio.validation import Rejection
+
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    url: str
+    user: str
+    password: str
+
+    def options(self) -> dict[str, str]:
+        return {"url": self.url, "user": self.user, "password": self.password, "driver": "org.postgresql.Driver"}
+
+
+class PostgresResource(ConfigurableResource):
+    """`database_url` is a libpq URL, e.g. postgresql://user:password@host:5432/trendfolio."""
+
+    database_url: str
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(self.database_url, connect_timeout=10) as conn:
+            yield conn
+
+    def migrate(self) -> list[str]:
+        return migrate(self.database_url)
+
+    def jdbc(self) -> JdbcTarget:
+        parsed = urlparse(self.database_url)
+        port = parsed.port or 5432
+        return JdbcTarget(
+            url=f"jdbc:postgresql://{parsed.hostname}:{port}{parsed.path}",
+            user=unquote(parsed.username or ""),
+            password=unquote(parsed.password or ""),
+        )
+
+
+def upsert_rows(conn: psycopg.Connection, table: CollectedTable, rows: list[dict]) -> int:
+    """COPY into a staging table, then INSERT … ON CONFLICT DO UPDATE, inside the caller's transaction.
+    The last row for a key wins, as a re-delivered message repeats an earlier one."""
+    latest = {tuple(row[c] for c in table.key): row for row in rows}
+    if not latest:
+        return 0
+    columns = ", ".join(table.columns)
+    stage = f"stage_{table.name}"
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+    with conn.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+        for row in latest.values():
+            copy.write_row(tuple(row[c] for c in table.columns))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in table.columns if c not in table.key)
+    conn.execute(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
+        f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}, collected_at = now()"
+    )
+    return len(latest)
+
+
+def replace_validation_dead_letters(
+    conn: psycopg.Connection, target_table: str, partition_date, rejections: list[Rejection], source: str, run_id: str
+) -> int:
+    """The rows validation refused for this table and date, replacing an earlier run's, so re-runs add no copies."""
+    conn.execute(
+        "DELETE FROM ops_dead_letters WHERE target_table = %s AND partition_date = %s AND stage = 'validation'",
+        (target_table, partition_date),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ops_dead_letters (target_table, stage, partition_date, record_key, rule, reason, payload,"
+            " source, run_id) VALUES (%s, 'validation', %s, %s, %s, %s, %s, %s, %s)",
+            [(target_table, partition_date, r.record_key, r.rule, r.reason, r.payload, source, run_id)
+             for r in rejections],
+        )
+    return len(rejections)
+
+
+def insert_consumer_dead_letter(
+    conn: psycopg.Connection, target_table: str, rejection: Rejection, kafka_partition: int, kafka_offset: int
+) -> None:
+    conn.execute(
+        "INSERT INTO ops_dead_letters (target_table, stage, record_key, rule, reason, payload, kafka_partition,"
+        " kafka_offset) VALUES (%s, 'consumer', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (target_table, rejection.record_key, rejection.rule, rejection.reason, rejection.payload, kafka_partition,
+         kafka_offset),
+    )

@@ -1,0 +1,30 @@
+"""What a collection run has to fetch: only the sessions still missing in PostgreSQL, plus a short trailing window that
+is fetched again every night because adjusted closes are rewritten after dividends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+
+from trendfolio import calendar
+
+TRAILING_REFETCH_SESSIONS = 5
+
+
+def price_fetch_start(
+    conn: psycopg.Connection, table: str, tickers: list[str], start: dt.date, history_sessions: int
+) -> dt.date:
+    """The first session to ask the source for, so that every ticker has `history_sessions` before `start`."""
+    needed_from = calendar.previous_sessions(start, history_sessions + 1)[0]
+    rows = conn.execute(
+        f"SELECT ticker, min(trade_date), max(trade_date) FROM {table} "
+        "WHERE ticker = ANY(%s) AND trade_date >= %s GROUP BY ticker",
+        (tickers, needed_from),
+    ).fetchall()
+    stored = {ticker: (first, last) for ticker, first, last in rows}
+    if set(stored) != set(tickers) or any(first > needed_from for first, _ in stored.values()):
+        return needed_from
+    oldest_last = min(last for _, last in stored.values())
+    refetch_from = calendar.previous_sessions(oldest_last, TRAILING_REFETCH_SESSIONS)[0]
+    return max(needed_from, min(refetch_from, start))

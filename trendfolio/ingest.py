@@ -1,0 +1,207 @@
+"""Collection path shared by the collected_* assets: validated rows → Kafka topic → consumer → PostgreSQL.
+
+The asset returns only when every record it produced is in PostgreSQL (checked by key), or fails naming what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from resources.kafka import KafkaResource
+from resources.postgres import (
+    PostgresResource,
+    insert_consumer_dead_letter,
+    replace_validation_dead_letters,
+    upsert_rows,
+)
+from trendfolio.tables import CollectedTable
+from trendfolio.validation import TICKER_PATTERN, Rejection, ohlc_row_problem
+
+
+class IngestIncomplete(RuntimeError):
+    pass
+
+
+@dataclass
+class IngestReport:
+    table: str
+    topic: str
+    produced: int
+    written: int
+    dead_lettered_validation: dict[str, int]
+    dead_lettered_consumer: int
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        return {
+            "rows_produced": self.produced,
+            "rows_written": self.written,
+            "dead_letters_validation": sum(self.dead_lettered_validation.values()),
+            "dead_letters_by_rule": dict(sorted(self.dead_lettered_validation.items())),
+            "dead_letters_consumer": self.dead_lettered_consumer,
+            "kafka_topic": self.topic,
+            "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+        }
+
+
+def _json_value(value):
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def encode(row: dict, partition_date: dt.date, run_id: str) -> bytes:
+    envelope = {"partition_date": partition_date.isoformat(), "run_id": run_id,
+                "row": {k: _json_value(v) for k, v in row.items()}}
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
+    """A message back into a typed row; raises ValueError with the reason for anything malformed."""
+    try:
+        envelope = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("row"), dict):
+        raise ValueError("not an envelope with a 'row' object")
+    try:
+        partition_date = dt.date.fromisoformat(envelope["partition_date"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("partition_date missing or not an ISO date") from None
+    raw = envelope["row"]
+    missing = [c for c in table.columns if c not in raw]
+    if missing:
+        raise ValueError(f"missing fields {missing}")
+    row: dict = {}
+    for column in table.columns:
+        value = raw[column]
+        if column in table.date_columns:
+            if not isinstance(value, str):
+                raise ValueError(f"{column} must be an ISO date string, got {type(value).__name__}")
+            row[column] = dt.date.fromisoformat(value)
+        elif column in table.text_columns:
+            if column == "holding_name" and value is None:
+                row[column] = None
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{column} must be a string, got {type(value).__name__}")
+            row[column] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{column} must be a finite number, got {value!r}")
+            if column in table.integer_columns:
+                if value != int(value):
+                    raise ValueError(f"{column} must be a whole number, got {value!r}")
+                value = int(value)
+            row[column] = value
+    return row, partition_date
+
+
+def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
+    """The row rules, applied again by the consumer to whatever it reads: a message need not come from our producer."""
+    if "trade_date" in row:
+        return ohlc_row_problem(row, partition_date)
+    for column in ("etf_ticker", "holding_ticker"):
+        if not TICKER_PATTERN.match(row[column]):
+            return "ticker_format", f"{column} {row[column]!r} is not an exchange ticker"
+    if not 0 < row["weight"] <= 1:
+        return "weight_range", f"weight {row['weight']} must be a fraction in (0, 1]"
+    return None
+
+
+def ingest(
+    table: CollectedTable,
+    rows: pd.DataFrame,
+    rejected: list[Rejection],
+    *,
+    kafka: KafkaResource,
+    postgres: PostgresResource,
+    partition_date: dt.date,
+    source: str,
+    run_id: str,
+) -> IngestReport:
+    records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
+               for row in rows[list(table.columns)].to_dict("records")]
+    with postgres.connect() as conn:
+        with conn.transaction():
+            replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
+    report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
+    report.dead_lettered_validation = {}
+    for item in rejected:
+        report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
+    _reconcile(table, rows, postgres)
+    return report
+
+
+async def _produce_and_consume(
+    table: CollectedTable, records: list[tuple[bytes, bytes]], kafka: KafkaResource, postgres: PostgresResource
+) -> IngestReport:
+    topic = kafka.topic_for(table.name)
+    await kafka.ensure_topic(topic)
+    targets = await kafka.produce(topic, records) if records else {}
+    written = 0
+    consumer_dead_letters = 0
+
+    async def write_batch(messages: list) -> None:
+        nonlocal written, consumer_dead_letters
+        good: list[dict] = []
+        with postgres.connect() as conn:
+            with conn.transaction():
+                for message in messages:
+                    key = message.key.decode(errors="replace") if message.key else ""
+                    try:
+                        row, partition_date = decode(table, message.value)
+                        problem = row_problem(table, row, partition_date)
+                    except ValueError as error:
+                        problem = ("malformed_message", str(error))
+                    if problem is None:
+                        good.append(row)
+                        continue
+                    payload = message.value.decode(errors="replace") if message.value else ""
+                    insert_consumer_dead_letter(
+                        conn, table.name, Rejection(key, problem[0], problem[1], payload), message.partition,
+                        message.offset,
+                    )
+                    consumer_dead_letters += 1
+                written += upsert_rows(conn, table, good)
+
+    consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
+    return IngestReport(
+        table=table.name, topic=topic, produced=len(records), written=written,
+        dead_lettered_validation={}, dead_lettered_consumer=consumer_dead_letters,
+        offsets=consumed.committed or targets,
+    )
+
+
+def _reconcile(table: CollectedTable, rows: pd.DataFrame, postgres: PostgresResource) -> None:
+    """Every key we produced must now be in the table."""
+    if rows.empty:
+        return
+    keys = rows[list(table.key)].drop_duplicates()
+    key_list = ", ".join(table.key)
+    with postgres.connect() as conn:
+        with conn.transaction():
+            conn.execute(f"CREATE TEMP TABLE expected_keys AS SELECT {key_list} FROM {table.name} WITH NO DATA")
+            with conn.cursor().copy(f"COPY expected_keys ({key_list}) FROM STDIN") as copy:
+                for key in keys.itertuples(index=False):
+                    copy.write_row(tuple(key))
+            missing = conn.execute(
+                f"SELECT {key_list} FROM expected_keys EXCEPT SELECT {key_list} FROM {table.name} LIMIT 20"
+            ).fetchall()
+            missing_count = conn.execute(
+                f"SELECT count(*) FROM (SELECT {key_list} FROM expected_keys "
+                f"EXCEPT SELECT {key_list} FROM {table.name}) AS m"
+            ).fetchone()[0]
+            conn.execute("DROP TABLE expected_keys")
+    if missing_count:
+        raise IngestIncomplete(
+            f"{table.name}: {missing_count} of {len(keys)} produced rows are not in PostgreSQL, e.g. {missing[:5]}"
+        )

@@ -1,0 +1,82 @@
+"""Where each service is, with the embedded stack as the default.
+
+Every setting is an environment variable so that the same code runs against the embedded stack on a laptop, the
+services in docker-compose, or managed ones. `apply_local_defaults()` fills in only what the user has not set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Documented local defaults (the embedded stack listens on 127.0.0.1 only).
+DEFAULT_PG_PORT = 54329
+DEFAULT_KAFKA_PORT = 59092
+DEFAULT_PG_USER = "trendfolio"
+DEFAULT_PG_PASSWORD = "trendfolio"
+DEFAULT_PG_DATABASE = "trendfolio"
+DAGSTER_DATABASE = "dagster"
+
+
+@dataclass(frozen=True)
+class LocalStackPaths:
+    root: Path
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "pgdata"
+
+    @property
+    def pg_log(self) -> Path:
+        return self.root / "postgres.log"
+
+    @property
+    def broker_log(self) -> Path:
+        return self.root / "broker.log"
+
+    @property
+    def broker_pid(self) -> Path:
+        return self.root / "broker.pid"
+
+
+def local_stack_paths() -> LocalStackPaths:
+    return LocalStackPaths(Path(os.environ.get("TRENDFOLIO_HOME", REPO_ROOT / ".trendfolio")).resolve())
+
+
+def pg_port() -> int:
+    return int(os.environ.get("TRENDFOLIO_PG_PORT", DEFAULT_PG_PORT))
+
+
+def kafka_port() -> int:
+    return int(os.environ.get("TRENDFOLIO_KAFKA_PORT", DEFAULT_KAFKA_PORT))
+
+
+def local_database_url(database: str = DEFAULT_PG_DATABASE, port: int | None = None) -> str:
+    return (
+        f"postgresql://{DEFAULT_PG_USER}:{DEFAULT_PG_PASSWORD}@127.0.0.1:{port or pg_port()}/{database}"
+    )
+
+
+def external_services() -> set[str]:
+    """The services the user pointed elsewhere: the local stack leaves those alone."""
+    names = {"DATABASE_URL": "postgres", "KAFKA_BOOTSTRAP_SERVERS": "kafka"}
+    external = {service for variable, service in names.items() if os.environ.get(variable)}
+    if not os.environ.get("SPARK_MASTER_URL", "local").startswith("local"):
+        external.add("spark")
+    return external
+
+
+def apply_local_defaults() -> None:
+    """Point every unset setting at the embedded stack (and the synthetic source, which works offline)."""
+    os.environ.setdefault("DATABASE_URL", local_database_url())
+    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port()}")
+    os.environ.setdefault("SPARK_MASTER_URL", "local[2]")
+    os.environ.setdefault("TRENDFOLIO_SOURCE", "synthetic")
+    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
+    # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
+    os.environ.setdefault(
+        "DAGSTER_PG_URL", local_database_url(DAGSTER_DATABASE).replace("postgresql://", "postgresql+psycopg2://")
+    )

@@ -1,0 +1,30 @@
+"""Market-data sources. Each returns pandas frames of daily OHLC and ETF holdings as the source had them on a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import pandas as pd
+
+
+class MarketDataSource(Protocol):
+    name: str
+
+    def daily_ohlc(self, tickers: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Columns ticker, trade_date, open, high, low, close, adj_close, volume; sessions in [start, end]."""
+
+    def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
+        """Columns etf_ticker, holding_ticker, holding_name, weight (a fraction), as known on `as_of`."""
+
+
+def make_source(name: str, **options) -> MarketDataSource:
+    if name == "synthetic":
+        from trendfolio.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(**options)
+    if name == "yfinance":
+        from trendfolio.sources.yahoo import YahooSource
+
+        return YahooSource()
+    raise ValueError(f"unknown market-data source {name!r}: use synthetic or yfinance")

@@ -1,0 +1,43 @@
+"""Reading PostgreSQL into Spark and replacing a date range of an analytics table atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pyspark.sql import DataFrame, SparkSession
+
+from resources.postgres import PostgresResource
+
+
+def read_sql(spark: SparkSession, postgres: PostgresResource, query: str) -> DataFrame:
+    """The query runs in PostgreSQL, so its WHERE clause is the pushed-down date filter."""
+    return spark.read.format("jdbc").options(**postgres.jdbc().options(), query=query, fetchsize="10000").load()
+
+
+def replace_date_range(
+    postgres: PostgresResource, frame: DataFrame, table: str, date_column: str, start: dt.date, end: dt.date
+) -> int:
+    """Spark appends to a staging table; then one transaction deletes the range and inserts the staged rows.
+    A failure anywhere before that commit leaves the previous rows of the range in place."""
+    stage = f"stage_{table}_{uuid.uuid4().hex[:10]}"
+    columns = frame.columns
+    with postgres.connect() as conn:
+        conn.execute(f"CREATE UNLOGGED TABLE {stage} (LIKE {table} INCLUDING DEFAULTS)")
+        conn.commit()
+    try:
+        frame.write.format("jdbc").options(**postgres.jdbc().options(), dbtable=stage).mode("append").save()
+        column_list = ", ".join(columns)
+        with postgres.connect() as conn:
+            with conn.transaction():
+                conn.execute(f"DELETE FROM {table} WHERE {date_column} BETWEEN %s AND %s", (start, end))
+                cursor = conn.execute(
+                    f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} "
+                    f"WHERE {date_column} BETWEEN %s AND %s",
+                    (start, end),
+                )
+                return cursor.rowcount
+    finally:
+        with postgres.connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {stage}")
+            conn.commit()

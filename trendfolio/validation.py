@@ -1,0 +1,136 @@
+"""Row rules applied before a row is produced to Kafka. A row that breaks one is quarantined with the rule's name and
+a reason (`ops_dead_letters`); the others go on. Pure functions over pandas frames, testable without any service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from trendfolio import calendar
+
+TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    record_key: str
+    rule: str
+    reason: str
+    payload: str
+
+
+@dataclass
+class Validated:
+    valid: pd.DataFrame
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def reasons(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.rejected:
+            counts[item.rule] = counts.get(item.rule, 0) + 1
+        return counts
+
+
+def _payload(row: dict) -> str:
+    return json.dumps({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()}, default=str)
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def ohlc_row_problem(row: dict, partition_date: dt.date) -> tuple[str, str] | None:
+    """The first rule a daily OHLC row breaks, as (rule, reason), or None when it is valid."""
+    ticker = row.get("ticker")
+    if not isinstance(ticker, str) or not TICKER_PATTERN.match(ticker):
+        return "ticker_format", f"ticker {ticker!r} is not an exchange ticker"
+    day = row.get("trade_date")
+    if not isinstance(day, dt.date):
+        return "date_type", f"trade_date {day!r} is not a date"
+    if day > partition_date:
+        return "future_date", f"{day} is after the partition date {partition_date}"
+    if not calendar.is_session(day):
+        return "not_a_session", f"{day} is not an NYSE session"
+    prices = {col: _number(row.get(col)) for col in PRICE_COLUMNS}
+    missing = [col for col, value in prices.items() if value is None]
+    if missing:
+        return "missing_value", f"{', '.join(missing)} missing or not a finite number"
+    non_positive = [col for col, value in prices.items() if value <= 0]
+    if non_positive:
+        return "non_positive_price", f"{', '.join(non_positive)} must be > 0"
+    if prices["high"] < max(prices["open"], prices["close"]):
+        return "high_below_open_close", f"high {prices['high']} < max(open, close)"
+    if prices["low"] > min(prices["open"], prices["close"]):
+        return "low_above_open_close", f"low {prices['low']} > min(open, close)"
+    volume = _number(row.get("volume"))
+    if volume is None or volume < 0 or volume != int(volume):
+        return "bad_volume", f"volume {row.get('volume')!r} must be a whole number >= 0"
+    return None
+
+
+def validate_ohlc(frame: pd.DataFrame, partition_date: dt.date) -> Validated:
+    rejected: list[Rejection] = []
+    keep: list[int] = []
+    seen: set[tuple[str, dt.date]] = set()
+    for index, row in zip(frame.index, frame.to_dict("records")):
+        key = f"{row.get('ticker')}|{row.get('trade_date')}"
+        problem = ohlc_row_problem(row, partition_date)
+        if problem is None and (row["ticker"], row["trade_date"]) in seen:
+            problem = ("duplicate_key", f"a second row for {row['ticker']} on {row['trade_date']}")
+        if problem:
+            rejected.append(Rejection(key, problem[0], problem[1], _payload(row)))
+            continue
+        seen.add((row["ticker"], row["trade_date"]))
+        keep.append(index)
+    valid = frame.loc[keep].copy()
+    if not valid.empty:
+        valid["volume"] = valid["volume"].astype("int64")
+    return Validated(valid.reset_index(drop=True), rejected)
+
+
+def validate_holdings(frame: pd.DataFrame) -> Validated:
+    rejected: list[Rejection] = []
+    keep: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for index, row in zip(frame.index, frame.to_dict("records")):
+        key = f"{row.get('etf_ticker')}|{row.get('holding_ticker')}"
+        weight = _number(row.get("weight"))
+        problem = None
+        for column in ("etf_ticker", "holding_ticker"):
+            value = row.get(column)
+            if not isinstance(value, str) or not TICKER_PATTERN.match(value):
+                problem = ("ticker_format", f"{column} {value!r} is not an exchange ticker")
+                break
+        if problem is None and (weight is None or not 0 < weight <= 1):
+            problem = ("weight_range", f"weight {row.get('weight')!r} must be a fraction in (0, 1]")
+        if problem is None and (row["etf_ticker"], row["holding_ticker"]) in seen:
+            problem = ("duplicate_key", f"{row['holding_ticker']} listed twice in {row['etf_ticker']}")
+        if problem:
+            rejected.append(Rejection(key, problem[0], problem[1], _payload(row)))
+            continue
+        seen.add((row["etf_ticker"], row["holding_ticker"]))
+        keep.append(index)
+    valid = frame.loc[keep].copy()
+    # An ETF whose weights add up to more than 1 is wrong as a whole: quarantine all its rows, keep none half-written.
+    if not valid.empty:
+        totals = valid.groupby("etf_ticker")["weight"].sum()
+        for etf in totals[totals > 1 + 1e-9].index:
+            for row in valid[valid.etf_ticker == etf].to_dict("records"):
+                rejected.append(
+                    Rejection(
+                        f"{etf}|{row['holding_ticker']}", "weights_sum_above_one",
+                        f"{etf}'s weights sum to {totals[etf]:.6f} > 1", _payload(row),
+                    )
+                )
+            valid = valid[valid.etf_ticker != etf]
+    return Validated(valid.reset_index(drop=True), rejected)
