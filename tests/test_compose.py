@@ -45,8 +45,9 @@ OPTIONAL_VARIABLES = {
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
 }
 
-# Commands that read variables of their own, beyond what their source folder's rule gives the service.
-COMMAND_VARIABLES = {"migrate": {"DATABASE_URL"}}
+# Commands that read variables of their own, beyond what their source folder's rule gives the service: the CLI's
+# `migrate` and `api` (which applies the migrations before it serves) read DATABASE_URL.
+COMMAND_VARIABLES = {"migrate": {"DATABASE_URL"}, "api": {"DATABASE_URL"}, "dashboard": {"DATABASE_URL"}}
 
 ENV_READ = re.compile(
     r"""(?:os\.)?environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
@@ -54,7 +55,8 @@ ENV_READ = re.compile(
     r"""|os\.getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|EnvVar(?:\.int|\.bool|\.float)?\(\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
-AIRFLOW_VARIABLE_READ = re.compile(r"""Variable\.get\(\s*(?:key\s*=\s*)?["']([A-Za-z0-9_]+)["']""")
+# Variable.get("name") without a default: the DAG fails to parse or run unless AIRFLOW_VAR_NAME is set.
+AIRFLOW_VARIABLE_READ = re.compile(r"""Variable\.get\(\s*(?:key\s*=\s*)?["']([A-Za-z0-9_]+)["']\s*\)""")
 INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 VERSION_TAG = re.compile(r"^\d+(\.\d+)+([.-][A-Za-z0-9.]+)*$")
 
@@ -255,7 +257,7 @@ def test_every_variable_the_code_reads_is_set_where_that_code_runs(services):
     for name, service in services.items():
         if any(part.startswith("dagster") for part in command_of(service)[:1]):
             needed.setdefault(name, set()).update(instance_vars | {"DAGSTER_HOME"})
-    # Airflow Variables the DAG reads come from AIRFLOW_VAR_<NAME>.
+    # Airflow Variables the DAG reads without a default come from AIRFLOW_VAR_<NAME>.
     for path in python_sources():
         if matches(path, ("airflow_bridge/**",)):
             for variable in AIRFLOW_VARIABLE_READ.findall((REPO / path).read_text()):
