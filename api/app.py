@@ -11,6 +11,7 @@ from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from api import queries
 from api.database import Database, api_database_url
@@ -79,7 +80,8 @@ def require_horizon(horizon: int) -> None:
 
 def create_app(database_url: str | None = None) -> FastAPI:
     db = Database(database_url or api_database_url())
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from its own wheel: /docs works without a CDN, like the dashboard.
+    app = FastAPIOffline(
         title="Trendfolio API",
         description="Read-only access to the trending ETFs, the 5-, 10- and 20-session portfolios, their realized "
                     "performance and the pipeline's status. The dashboard is at /dashboard.",

@@ -58,14 +58,18 @@ class HeadlessChromium:
             time.sleep(0.2)
         raise BrowserError(f"chromium's DevTools endpoint did not come up on port {self.port} in {timeout_s} s")
 
+    def _receive(self) -> dict:
+        message = json.loads(self.socket.recv())
+        if message.get("method") == "Runtime.exceptionThrown":
+            details = message["params"]["exceptionDetails"]
+            self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
+        return message
+
     def call(self, method: str, **params) -> dict:
         message_id = next(self._ids)
         self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
         while True:
-            message = json.loads(self.socket.recv())
-            if message.get("method") == "Runtime.exceptionThrown":
-                details = message["params"]["exceptionDetails"]
-                self.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
+            message = self._receive()
             if message.get("id") == message_id:
                 if "error" in message:
                     raise BrowserError(f"{method}: {message['error']}")
@@ -78,7 +82,12 @@ class HeadlessChromium:
         return result["result"].get("value")
 
     def navigate(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
+        """Open `url` and return once its load event fired (scripts loaded; the page's own fetches may still run)."""
+        result = self.call("Page.navigate", url=url)
+        if result.get("errorText"):
+            raise BrowserError(f"cannot open {url}: {result['errorText']}")
+        while self._receive().get("method") != "Page.loadEventFired":
+            pass
 
     def wait_for(self, expression: str, timeout_s: float = 60, poll_s: float = 0.2):
         deadline = time.monotonic() + timeout_s
@@ -90,7 +99,8 @@ class HeadlessChromium:
         raise BrowserError(f"timed out after {timeout_s} s waiting for {expression!r}")
 
     def screenshot(self, path: Path) -> Path:
-        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        # The window is sized for the whole page: capturing beyond the viewport would resize it and make plotly redraw.
+        data = self.call("Page.captureScreenshot", format="png")["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path

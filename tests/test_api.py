@@ -424,3 +424,11 @@ def test_dashboard_renders_the_charts_and_switches_date_in_headless_chromium(ser
         assert all(url.startswith(served) for url in view["resources"]), view["resources"]
     assert browser.exceptions == []
     assert (ARTIFACTS / f"dashboard-{SESSIONS[0]}.png").stat().st_size > 10_000
+
+
+def test_api_docs_render_offline_in_headless_chromium(served, browser):
+    browser.navigate(f"{served}/docs")
+    browser.wait_for(f"document.querySelectorAll('.opblock').length === {len(OPERATIONS)}")
+    browser.screenshot(ARTIFACTS / "api-docs.png")
+    resources = browser.evaluate("performance.getEntriesByType('resource').map(entry => entry.name)")
+    assert resources and all(url.startswith(served) for url in resources), resources

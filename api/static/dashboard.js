@@ -31,7 +31,7 @@ function plot(id, traces, layout) {
   element.classList.remove("empty");
   element.textContent = "";
   return Plotly.react(element, traces, Object.assign({ margin: { t: 30, r: 10, b: 60, l: 50 } }, layout),
-                      { displaylogo: false, responsive: true });
+                      { displayModeBar: false, responsive: true });
 }
 
 function setBanner(label) {
@@ -51,10 +51,12 @@ async function renderRanking(session) {
   });
   const items = ranking.items;
   const trending = items.filter(r => r.is_trending);
+  // Highest score first across benchmarks and sectors (the API orders by each role's rank).
+  const byScore = [...items].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
   await plot("chart-ranking", [
     bar(trending, "trending", "#2e7d32"),
     bar(items.filter(r => !r.is_trending), "not trending", "#9e9e9e"),
-  ], { barmode: "overlay", xaxis: { categoryorder: "array", categoryarray: items.map(r => r.ticker) },
+  ], { barmode: "overlay", xaxis: { categoryorder: "array", categoryarray: byScore.map(r => r.ticker) },
        yaxis: { title: { text: "score" } } });
   return trending.map(r => r.ticker);
 }
@@ -67,7 +69,8 @@ async function renderPortfolio(session, horizon) {
     await plot(id, [{
       type: "bar", x: portfolio.items.map(p => p.ticker), y: portfolio.items.map(p => p.weight),
       marker: { color: "#1565c0" }, hovertemplate: "%{x}: %{y:.2%}<extra></extra>",
-    }], { title: { text: `${horizon} sessions`, font: { size: 13 } }, yaxis: { tickformat: ".0%" } });
+    }], { title: { text: `${horizon} sessions (${portfolio.total} positions)`, font: { size: 13 } },
+         yaxis: { tickformat: ".1%", rangemode: "tozero" } });
   } catch (error) {
     showEmpty(id, `${horizon}-session portfolio unavailable: ${error.message}`);
   }
@@ -94,7 +97,7 @@ async function renderPerformance(session) {
   });
   await plot(id, traces, {
     yaxis: { title: { text: "return over the horizon" }, tickformat: ".1%" },
-    xaxis: { title: { text: "portfolio session" } },
+    xaxis: { title: { text: "portfolio session" }, type: "category" },  // sessions only: no weekend gaps
     shapes: [{ type: "line", xref: "x", yref: "paper", x0: session, x1: session, y0: 0, y1: 1,
                line: { color: "#999", dash: "dash" } }],
   });
