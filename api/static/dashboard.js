@@ -28,8 +28,10 @@ function showEmpty(id, message) {
 
 function plot(id, traces, layout) {
   const element = document.getElementById(id);
-  element.classList.remove("empty");
-  element.textContent = "";
+  if (element.classList.contains("empty")) {  // only the message goes: clearing a live plot would blank it
+    element.classList.remove("empty");
+    element.textContent = "";
+  }
   return Plotly.react(element, traces, Object.assign({ margin: { t: 30, r: 10, b: 60, l: 50 } }, layout),
                       { displayModeBar: false, responsive: true });
 }
@@ -45,7 +47,8 @@ async function renderRanking(session) {
   const ranking = await getJson(`/api/sessions/${session}/trending-etfs?limit=100`);
   const bar = (rows, name, color) => ({
     type: "bar", name, x: rows.map(r => r.ticker), y: rows.map(r => r.score),
-    marker: { color }, text: rows.map(r => "#" + r.score_rank), textposition: "outside",
+    // score_rank counts within a role: sectors are ranked among sectors, benchmarks among benchmarks.
+    marker: { color }, text: rows.map(r => r.score_rank ? `#${r.score_rank}` : ""), textposition: "outside",
     customdata: rows.map(r => [r.excess_20, r.ret_20]),
     hovertemplate: "%{x}: score %{y:.4f}<br>excess 20d %{customdata[0]:.2%}<br>return 20d %{customdata[1]:.2%}",
   });
@@ -55,7 +58,8 @@ async function renderRanking(session) {
   const byScore = [...items].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
   await plot("chart-ranking", [
     bar(trending, "trending", "#2e7d32"),
-    bar(items.filter(r => !r.is_trending), "not trending", "#9e9e9e"),
+    bar(items.filter(r => !r.is_trending && r.etf_role === "sector"), "sector, not trending", "#9e9e9e"),
+    bar(items.filter(r => r.etf_role === "benchmark"), "benchmark", "#78909c"),
   ], { barmode: "overlay", xaxis: { categoryorder: "array", categoryarray: byScore.map(r => r.ticker) },
        yaxis: { title: { text: "score" } } });
   return trending.map(r => r.ticker);
