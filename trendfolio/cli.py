@@ -97,9 +97,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     from api.database import api_database_url
     from trendfolio.migrations import migrate
 
-    if "postgres" not in args.external:
+    # The migrations create the read-only role the API connects as; they need the owner's DATABASE_URL. With only
+    # API_DATABASE_URL set, the API serves a server someone else migrates.
+    if "postgres" in args.external:
+        migrate(os.environ["DATABASE_URL"])
+    elif not os.environ.get("API_DATABASE_URL"):
         stack.embedded_postgres().start()
-    migrate(os.environ["DATABASE_URL"])  # creates the read-only role the API connects as
+        migrate(os.environ["DATABASE_URL"])
     print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard")
     uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
     return 0
