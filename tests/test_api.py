@@ -5,8 +5,13 @@ document, and the dashboard in headless Chromium."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -29,7 +34,7 @@ from api.database import Database, as_api_role
 from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
 from headless_chromium import HeadlessChromium, chromium_binary
-from trendfolio.stack import free_port
+from trendfolio.stack import free_port, wait_for_port
 
 SESSIONS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 23)]
 NOT_COMPUTED_SESSION = dt.date(2026, 11, 18)
@@ -248,6 +253,23 @@ def test_status_reads_each_table(client, warehouse_url):
         assert (tables[name]["row_count"], tables[name]["max_date"]) == (count, latest.isoformat()), name
     assert tables["analytics_05_portfolio_allocation"]["sources"] == ["synthetic"]
     assert tables["collected_01_daily_etf_ohlc"]["last_loaded_at"] is not None
+
+
+def test_trendfolio_api_command_serves_the_api_and_the_dashboard(warehouse_url, api_url):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": warehouse_url, "API_DATABASE_URL": api_url}
+    server = subprocess.Popen([sys.executable, "-m", "trendfolio.cli", "api", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for_port(port, timeout_s=60), "`trendfolio api` did not open its port"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sessions") as response:
+            assert json.load(response)["total"] == 3
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # / opens the dashboard
+            assert response.url.endswith("/dashboard") and "session-select" in response.read().decode()
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0]
+    assert f"http://127.0.0.1:{port}/dashboard" in output
 
 
 # --- validation ---------------------------------------------------------------------------------------------------

@@ -104,7 +104,8 @@ def cmd_api(args: argparse.Namespace) -> int:
     elif not os.environ.get("API_DATABASE_URL"):
         stack.embedded_postgres().start()
         migrate(os.environ["DATABASE_URL"])
-    print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard")
+    print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard",
+          flush=True)
     uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
     return 0
 
