@@ -107,11 +107,12 @@ class HeadlessChromium:
 
     def close(self) -> None:
         try:
+            self.call("Browser.close")  # closes every Chromium process it started, not just the main one
             self.socket.close()
-        finally:
+        except (OSError, websocket.WebSocketException, BrowserError):
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
