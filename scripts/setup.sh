@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything Trendfolio needs on a fresh Debian/Ubuntu machine: Java 17 and the PostgreSQL JDBC driver
-# (for Spark), uv, and the project's virtual environment from uv.lock. Safe to run again: it skips what is there.
+# (for Spark), Chromium (for the dashboard's browser test), uv, and the project's virtual environment from uv.lock.
+# Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
 java -version 2>&1 | grep -qE 'version "(17|21)[."]' || packages+=(openjdk-17-jre-headless)
 [ -f /usr/share/java/postgresql.jar ] || [ -n "${TRENDFOLIO_JDBC_JAR:-}" ] || packages+=(libpostgresql-jdbc-java)
+# The dashboard's browser test drives Debian's Chromium headless (no browser download).
+command -v chromium >/dev/null || packages+=(chromium)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]} with apt-get"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else

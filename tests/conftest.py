@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse, urlunparse
 
 import psycopg
@@ -67,8 +69,9 @@ class Warehouse:
         return self.query(sql, params)[0][0]
 
 
-@pytest.fixture
-def warehouse(services: Services) -> Warehouse:
+@contextmanager
+def new_warehouse(services: Services) -> Iterator[Warehouse]:
+    """A database of its own with the schema applied, dropped afterwards (for fixtures of any scope)."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(services.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -80,7 +83,13 @@ def warehouse(services: Services) -> Warehouse:
 
 
 @pytest.fixture
-def resources(warehouse: Warehouse) -> dict:
+def warehouse(services: Services) -> Warehouse:
+    with new_warehouse(services) as created:
+        yield created
+
+
+def pipeline_resources(warehouse: Warehouse) -> dict:
+    """The real resources of the nightly job, pointed at `warehouse`, with the synthetic source."""
     from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
 
     return {
@@ -89,6 +98,11 @@ def resources(warehouse: Warehouse) -> dict:
         "spark": SparkResource(master_url="local[2]"),
         "market_data": MarketDataResource(source="synthetic"),
     }
+
+
+@pytest.fixture
+def resources(warehouse: Warehouse) -> dict:
+    return pipeline_resources(warehouse)
 
 
 @pytest.fixture

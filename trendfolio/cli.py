@@ -1,4 +1,4 @@
-"""`trendfolio`: start the local stack, migrate, and run the nightly job from the command line."""
+"""`trendfolio`: start the local stack, migrate, run the nightly job, and serve the API from the command line."""
 
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ def cmd_ui(args: argparse.Namespace) -> int:
         daemon.terminate()
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.database import api_database_url
+    from trendfolio.migrations import migrate
+
+    # The migrations create the read-only role the API connects as; they need the owner's DATABASE_URL. With only
+    # API_DATABASE_URL set, the API serves a server someone else migrates.
+    if "postgres" in args.external:
+        migrate(os.environ["DATABASE_URL"])
+    elif not os.environ.get("API_DATABASE_URL"):
+        stack.embedded_postgres().start()
+        migrate(os.environ["DATABASE_URL"])
+    print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard",
+          flush=True)
+    uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trendfolio", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("api", help="serve the read-only API (/docs) and the dashboard (/dashboard) on the local stack")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_api)
     return parser
 
 

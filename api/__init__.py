@@ -1,0 +1,1 @@
+"""The read-only HTTP API and dashboard over the warehouse tables (FastAPI)."""
