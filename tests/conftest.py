@@ -18,7 +18,9 @@ import pytest
 from trendfolio import settings, stack
 from trendfolio.migrations import migrate
 
-SHARED_MARKETDATA = Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
+# TRENDFOLIO_SHARED_MARKETDATA overrides ../shared/marketdata (a git worktree sits elsewhere than the main checkout).
+SHARED_MARKETDATA = Path(os.environ.get("TRENDFOLIO_SHARED_MARKETDATA")
+                         or Path(__file__).resolve().parents[1].parent / "shared" / "marketdata")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,7 @@ class Warehouse:
         return self.query(sql, params)[0][0]
 
 
-@pytest.fixture
-def warehouse(services: Services) -> Warehouse:
+def _new_warehouse(services: Services):
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(services.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -80,7 +81,35 @@ def warehouse(services: Services) -> Warehouse:
 
 
 @pytest.fixture
+def warehouse(services: Services) -> Warehouse:
+    yield from _new_warehouse(services)
+
+
+@pytest.fixture(scope="module")
+def module_warehouse(services: Services) -> Warehouse:
+    """For a module that runs the pipeline once and asserts many things on the result."""
+    yield from _new_warehouse(services)
+
+
+@pytest.fixture
 def resources(warehouse: Warehouse) -> dict:
+    return real_resources(warehouse)
+
+
+@pytest.fixture(scope="module")
+def module_resources(module_warehouse: Warehouse) -> dict:
+    return real_resources(module_warehouse)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The process's one SparkSession, for calling the pure Spark functions on small DataFrames."""
+    from resources import SparkResource
+
+    return SparkResource(master_url="local[2]").session()
+
+
+def real_resources(warehouse: Warehouse) -> dict:
     from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
 
     return {
@@ -91,7 +120,7 @@ def resources(warehouse: Warehouse) -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_marketdata() -> Path:
     if not SHARED_MARKETDATA.is_dir():
         pytest.skip(f"real market data not found at {SHARED_MARKETDATA} (the ../shared/marketdata folder)")
