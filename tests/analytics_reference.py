@@ -66,6 +66,8 @@ def capped_proportional(values: np.ndarray, cap: float) -> np.ndarray:
     """Weights ∝ values summing to 1, none above cap: cap the largest offenders and redistribute until none is over."""
     capped = np.zeros(len(values), dtype=bool)
     while True:
+        if capped.all():  # n × cap = 1: everything at the cap
+            return np.full(len(values), cap)
         budget = 1 - cap * capped.sum()
         weights = np.where(capped, cap, values * budget / values[~capped].sum())
         over = ~capped & (weights > cap)
