@@ -54,7 +54,8 @@ def read_marketdata(root: Path, first: dt.date, last: dt.date) -> MarketData:
         frame["volume"] = frame["volume"].astype("int64")
         return frame.reset_index(drop=True)
 
-    held = pd.concat(holdings)
+    # A few snapshots appear twice in a file (same date): the last one stands, as an upsert would leave it.
+    held = pd.concat(holdings).drop_duplicates(["etf_ticker", "as_of_date", "holding_ticker"], keep="last")
     held = held[(held["as_of_date"] >= first) & (held["as_of_date"] <= last)].reset_index(drop=True)
     return MarketData(window(pd.concat(etfs)), window(pd.concat(stocks)), held)
 

@@ -207,4 +207,4 @@ def test_a_failed_write_leaves_the_previous_rows(pipeline, module_warehouse, mod
     with pytest.raises(psycopg.errors.CheckViolation):
         replace_date_range(postgres, broken, "analytics_05_portfolio_allocation", "session_date", day, day)
     pd.testing.assert_frame_equal(table(module_warehouse, "analytics_05_portfolio_allocation"), before)
-    assert module_warehouse.scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'stage_%'") == 0
+    assert module_warehouse.scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", ("stage_%",)) == 0
