@@ -2,14 +2,30 @@
 
 import time
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.trending import LOOKBACK_SESSIONS, trend_metrics
+from trendfolio.analytics.trending import LOOKBACK_SESSIONS, TrendRule, trend_metrics
 from trendfolio.spark_io import read_sql, replace_date_range
+
+DEFAULT_RULE = TrendRule()
+
+
+class TrendRuleConfig(Config):
+    """Relative-strength rotation with a trend filter (ARCHITECTURE.md, "Trending ETFs")."""
+
+    top_n: int = Field(default=DEFAULT_RULE.top_n, description="sector ETFs held at most (by composite score)")
+    weight_5: float = Field(default=DEFAULT_RULE.horizon_weights[0], description="weight of the 5-session excess")
+    weight_10: float = Field(default=DEFAULT_RULE.horizon_weights[1], description="weight of the 10-session excess")
+    weight_20: float = Field(default=DEFAULT_RULE.horizon_weights[2], description="weight of the 20-session excess")
+    weight_60: float = Field(default=DEFAULT_RULE.horizon_weights[3], description="weight of the 60-session excess")
+
+    def rule(self) -> TrendRule:
+        return TrendRule(self.top_n, (self.weight_5, self.weight_10, self.weight_20, self.weight_60))
 
 
 @asset(
@@ -20,9 +36,10 @@ from trendfolio.spark_io import read_sql, replace_date_range
     kinds={"spark", "postgres"},
 )
 def analytics_03_trending_etfs(
-    context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
+    context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, _ = partition_sessions(context)
+    rule = config.rule()
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
     session = spark.session()
@@ -31,17 +48,19 @@ def analytics_03_trending_etfs(
         "SELECT ticker, trade_date, etf_role, adj_close, source FROM collected_01_daily_etf_ohlc "
         f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
     )
-    result = trend_metrics(prices, start, end).cache()
+    result = trend_metrics(prices, start, end, rule).cache()
     written = replace_date_range(postgres, result, "analytics_03_trending_etfs", "session_date", start, end)
-    trending = result.where("is_trending").select("session_date", "ticker", "score_rank").orderBy(
-        "session_date", "score_rank").collect()  # a handful of rows for the run's preview
+    trending = result.where("is_trending OR selection = 'benchmark_held'").select(
+        "session_date", "ticker", "score_rank").orderBy("session_date", "score_rank").collect()  # ≤ N per session
     result.unpersist()
     preview = "\n".join(f"| {r.session_date} | {r.ticker} | {r.score_rank} |" for r in trending[-20:])
     return MaterializeResult(
         metadata={
+            "rule": rule.name,
             "rows_written": written,
-            "trending_count": len(trending),
+            "trending_count": sum(1 for r in trending if r.ticker != "SPY"),
+            "sessions_holding_benchmark": sum(1 for r in trending if r.ticker == "SPY"),
             "spark_seconds": round(time.monotonic() - began, 2),
-            "trending": MetadataValue.md("| session | ETF | rank |\n|---|---|---|\n" + preview),
+            "trending": MetadataValue.md("| session | ETF (SPY: none trending) | rank |\n|---|---|---|\n" + preview),
         }
     )

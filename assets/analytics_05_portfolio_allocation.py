@@ -2,7 +2,8 @@
 
 import time
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
@@ -10,9 +11,33 @@ from assets.collected_06_daily_stock_history import collected_06_daily_stock_his
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, allocate
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, AllocationRule, allocate
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.universe import BENCHMARK
+
+DEFAULT_RULE = AllocationRule()
+
+
+class AllocationConfig(Config):
+    """Score × inverse volatility with caps (ARCHITECTURE.md, "Portfolio allocation")."""
+
+    max_stock_weight: float = Field(default=DEFAULT_RULE.max_stock_weight, description="cap per stock")
+    max_etf_weight: float = Field(default=DEFAULT_RULE.max_etf_weight, description="cap per source ETF")
+    min_eligible: int = Field(default=DEFAULT_RULE.min_eligible,
+                              description="fewer eligible stocks → hold the trending ETFs equally")
+
+    def rule(self) -> AllocationRule:
+        return AllocationRule(self.max_stock_weight, self.max_etf_weight, self.min_eligible)
+
+
+def latest_holdings_query(start, end) -> str:
+    """Every snapshot fetched within the range plus each ETF's latest one before it: all a session can see."""
+    return (
+        "SELECT etf_ticker, as_of_date, holding_ticker FROM collected_04_etf_holdings "
+        f"WHERE as_of_date BETWEEN '{start}' AND '{end}' OR (etf_ticker, as_of_date) IN ("
+        "SELECT etf_ticker, max(as_of_date) FROM collected_04_etf_holdings "
+        f"WHERE as_of_date < '{start}' GROUP BY etf_ticker)"
+    )
 
 
 @asset(
@@ -23,7 +48,7 @@ from trendfolio.universe import BENCHMARK
     kinds={"spark", "postgres"},
 )
 def analytics_05_portfolio_allocation(
-    context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
+    context: AssetExecutionContext, config: AllocationConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, _ = partition_sessions(context)
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
@@ -31,14 +56,10 @@ def analytics_05_portfolio_allocation(
     session = spark.session()
     trending = read_sql(
         session, postgres,
-        "SELECT session_date, ticker, is_trending, source FROM analytics_03_trending_etfs "
-        f"WHERE session_date BETWEEN '{start}' AND '{end}'",
+        "SELECT session_date, ticker, is_trending, excess_5, excess_10, excess_20, vol_20, source "
+        f"FROM analytics_03_trending_etfs WHERE session_date BETWEEN '{start}' AND '{end}'",
     )
-    holdings = read_sql(
-        session, postgres,
-        "SELECT etf_ticker, as_of_date, holding_ticker FROM collected_04_etf_holdings "
-        f"WHERE as_of_date <= '{end}'",
-    )
+    holdings = read_sql(session, postgres, latest_holdings_query(start, end))
     prices = read_sql(
         session, postgres,
         "SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history "
@@ -49,8 +70,9 @@ def analytics_05_portfolio_allocation(
         "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
     )
-    result = allocate(trending, holdings, prices, benchmark, start, end).cache()
+    result = allocate(trending, holdings, prices, benchmark, start, end, config.rule()).cache()
     written = replace_date_range(postgres, result, "analytics_05_portfolio_allocation", "session_date", start, end)
+    methods = result.groupBy("method").count().collect()  # ≤ 3 rows
     top = (result.where(result.session_date == end).orderBy("horizon", result.weight.desc(), "ticker")
            .select("horizon", "ticker", "weight", "method").collect())  # the last session's portfolios, ≤ 3 × N rows
     result.unpersist()
@@ -58,6 +80,7 @@ def analytics_05_portfolio_allocation(
     return MaterializeResult(
         metadata={
             "rows_written": written,
+            "rows_by_method": {r.method: r["count"] for r in methods},
             "spark_seconds": round(time.monotonic() - began, 2),
             "portfolio_preview": MetadataValue.md(
                 f"Portfolios for {end}\n\n| horizon | ticker | weight | method |\n|---|---|---|---|\n{preview}"),

@@ -20,7 +20,9 @@ import pytest
 from trendfolio import settings, stack
 from trendfolio.migrations import migrate
 
-SHARED_MARKETDATA = Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
+# TRENDFOLIO_SHARED_MARKETDATA overrides ../shared/marketdata (a git worktree sits elsewhere than the main checkout).
+SHARED_MARKETDATA = Path(os.environ.get("TRENDFOLIO_SHARED_MARKETDATA")
+                         or Path(__file__).resolve().parents[1].parent / "shared" / "marketdata")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,13 @@ def warehouse(services: Services) -> Warehouse:
         yield created
 
 
+@pytest.fixture(scope="module")
+def module_warehouse(services: Services) -> Warehouse:
+    """For a module that runs the pipeline once and asserts many things on the result."""
+    with new_warehouse(services) as created:
+        yield created
+
+
 def pipeline_resources(warehouse: Warehouse) -> dict:
     """The real resources of the nightly job, pointed at `warehouse`, with the synthetic source."""
     from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
@@ -105,7 +114,20 @@ def resources(warehouse: Warehouse) -> dict:
     return pipeline_resources(warehouse)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def module_resources(module_warehouse: Warehouse) -> dict:
+    return pipeline_resources(module_warehouse)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The process's one SparkSession, for calling the pure Spark functions on small DataFrames."""
+    from resources import SparkResource
+
+    return SparkResource(master_url="local[2]").session()
+
+
+@pytest.fixture(scope="session")
 def shared_marketdata() -> Path:
     if not SHARED_MARKETDATA.is_dir():
         pytest.skip(f"real market data not found at {SHARED_MARKETDATA} (the ../shared/marketdata folder)")

@@ -47,13 +47,14 @@ def test_one_session_fills_all_five_tables(warehouse, resources):
     assert all(row[4] >= max(row[3], row[6]) and row[5] <= min(row[3], row[6]) for row in etfs)
 
     trending = warehouse.query(
-        "SELECT ticker, etf_role, excess_20, is_trending FROM analytics_03_trending_etfs WHERE session_date = %s",
-        (SESSION,))
+        "SELECT ticker, etf_role, excess_20, is_trending, score_rank, above_ma_50 FROM analytics_03_trending_etfs "
+        "WHERE session_date = %s", (SESSION,))
     assert len(trending) == 15
     spy = next(row for row in trending if row[0] == "SPY")
     assert spy[2] == pytest.approx(0.0, abs=1e-12)  # SPY's excess over itself
     trending_etfs = sorted(row[0] for row in trending if row[3])
-    assert trending_etfs == sorted(row[0] for row in trending if row[1] == "sector" and row[2] > 0)
+    # The default rule: the top 3 sectors by composite score, each only while above its 50-session average.
+    assert trending_etfs == sorted(row[0] for row in trending if row[1] == "sector" and row[4] <= 3 and row[5])
     assert trending_etfs, "the synthetic market should have a leading sector on this date"
 
     held_by = warehouse.query(
@@ -66,11 +67,15 @@ def test_one_session_fills_all_five_tables(warehouse, resources):
         "SELECT count(DISTINCT holding_ticker) FROM collected_04_etf_holdings WHERE as_of_date = %s", (SESSION,))
     assert stocks == holdings > 0
 
-    for horizon, total, count in warehouse.query(
-        "SELECT horizon, sum(weight), count(*) FROM analytics_05_portfolio_allocation "
-        "WHERE session_date = %s GROUP BY horizon ORDER BY horizon", (SESSION,)):
+    held = {row[0] for row in warehouse.query(
+        "SELECT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date = %s", (SESSION,))}
+    for horizon, total, tickers, methods in warehouse.query(
+        "SELECT horizon, sum(weight), array_agg(ticker), array_agg(DISTINCT method) "
+        "FROM analytics_05_portfolio_allocation WHERE session_date = %s GROUP BY horizon ORDER BY horizon",
+        (SESSION,)):
         assert total == pytest.approx(1.0, abs=1e-9)
-        assert count == holdings
+        # Either the eligible holdings (positive score) or, too few of them, the trending ETFs themselves.
+        assert set(tickers) <= held if methods == ["score_inv_vol_capped"] else sorted(tickers) == trending_etfs
     assert warehouse.scalar(
         "SELECT count(DISTINCT horizon) FROM analytics_05_portfolio_allocation WHERE session_date = %s",
         (SESSION,)) == 3

@@ -15,8 +15,9 @@ TABLES = (
     "collected_04_etf_holdings",
     "collected_06_daily_stock_history",
     "analytics_05_portfolio_allocation",
+    "analytics_07_portfolio_performance",
 )
-DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date"}
+DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on"}
 
 
 def cmd_stack(args: argparse.Namespace) -> int:

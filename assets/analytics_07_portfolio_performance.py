@@ -1,0 +1,67 @@
+"""Realized performance: each allocation's return once its horizon has elapsed, against SPY, with running figures."""
+
+import time
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allocation
+from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
+from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
+from assets.partitions import nyse_sessions, partition_sessions
+from resources import PostgresResource, SparkResource
+from trendfolio import calendar
+from trendfolio.analytics.performance import LOOKBACK_SESSIONS, realized_performance
+from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.universe import BENCHMARK
+
+TABLE = "analytics_07_portfolio_performance"
+
+
+@asset(
+    partitions_def=nyse_sessions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[analytics_05_portfolio_allocation, collected_01_daily_etf_ohlc, collected_06_daily_stock_history],
+    group_name="analytics",
+    kinds={"spark", "postgres"},
+)
+def analytics_07_portfolio_performance(
+    context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
+) -> MaterializeResult:
+    start, end, _ = partition_sessions(context)
+    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    began = time.monotonic()
+    session = spark.session()
+    window = f"BETWEEN '{history_from}' AND '{end}'"
+    allocations = read_sql(
+        session, postgres,
+        f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
+        f"WHERE session_date {window}",
+    )
+    prices = read_sql(
+        session, postgres,
+        f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
+        f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
+    )
+    benchmark = read_sql(
+        session, postgres,
+        f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
+        f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
+    )
+    # The running figures continue from the last row stored before the range (one per horizon).
+    prior = read_sql(
+        session, postgres,
+        "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
+        f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
+    )
+    result = realized_performance(allocations, prices, benchmark, prior, start, end).cache()
+    written = replace_date_range(postgres, result, TABLE, "evaluated_on", start, end)
+    latest = result.where(result.evaluated_on == end).orderBy("horizon").collect()  # ≤ 3 rows
+    result.unpersist()
+    return MaterializeResult(
+        metadata={
+            "rows_written": written,
+            "spark_seconds": round(time.monotonic() - began, 2),
+            **{f"hit_rate_{r.horizon}": r.hit_rate for r in latest},
+            **{f"cumulative_excess_{r.horizon}": r.cumulative_return - r.cumulative_benchmark_return for r in latest},
+        }
+    )

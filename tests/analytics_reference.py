@@ -1,0 +1,156 @@
+"""An independent reference for analytics_03, _05 and _07, written from the formulas in ARCHITECTURE.md with plain
+pandas/numpy (no code shared with the Spark path): prices as a date × ticker table, one session at a time, and the
+caps by iterative cap-and-redistribute instead of the closed form the Spark code uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+
+TREND_HORIZONS = (5, 10, 20, 60)
+PORTFOLIO_HORIZONS = (5, 10, 20)
+
+
+def close_table(prices: pd.DataFrame, calendar: pd.Index) -> pd.DataFrame:
+    """adj_close as sessions × tickers on the benchmark's calendar (NaN where a ticker has no row)."""
+    return prices.pivot(index="trade_date", columns="ticker", values="adj_close").reindex(calendar)
+
+
+def _history(closes: pd.Series, day: dt.date) -> np.ndarray:
+    return closes.loc[:day].to_numpy(dtype=float)
+
+
+def _ret(p: np.ndarray, h: int) -> float:
+    return p[-1] / p[-1 - h] - 1 if len(p) > h and not (np.isnan(p[-1]) or np.isnan(p[-1 - h])) else math.nan
+
+
+def _vol(p: np.ndarray) -> float:
+    if len(p) < 21 or np.isnan(p[-21:]).any():
+        return math.nan
+    logs = np.log(p[-20:] / p[-21:-1])
+    return float(np.std(logs, ddof=1) * math.sqrt(252))
+
+
+def trending(etf_closes: pd.DataFrame, roles: dict[str, str], day: dt.date, top_n: int = 3,
+             weights: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)) -> pd.DataFrame:
+    """analytics_03 for one session, indexed by ticker."""
+    spy = _history(etf_closes["SPY"], day)
+    rows = {}
+    for ticker, role in roles.items():
+        p = _history(etf_closes[ticker], day)
+        row = {"etf_role": role, "adj_close": p[-1]}
+        for h in TREND_HORIZONS:
+            row[f"ret_{h}"] = _ret(p, h)
+            row[f"excess_{h}"] = row[f"ret_{h}"] - _ret(spy, h)
+        row["vol_20"] = _vol(p)
+        row["ma_50"] = float(np.mean(p[-50:])) if len(p) >= 50 else math.nan
+        row["above_ma_50"] = bool(p[-1] > row["ma_50"]) if len(p) >= 50 else None
+        row["score"] = sum(w * row[f"excess_{h}"] for h, w in zip(TREND_HORIZONS, weights))
+        rows[ticker] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame["score_rank"] = np.nan
+    for role in ("sector", "benchmark"):
+        ranked = sorted((t for t in frame.index if frame.at[t, "etf_role"] == role and not np.isnan(frame.at[t, "score"])),
+                        key=lambda t: (-frame.at[t, "score"], t))
+        for rank, ticker in enumerate(ranked, start=1):
+            frame.at[ticker, "score_rank"] = rank
+    frame["is_trending"] = (frame["etf_role"] == "sector") & (frame["score_rank"] <= top_n) & (
+        frame["above_ma_50"] == True)  # noqa: E712 (None is not True)
+    return frame
+
+
+def capped_proportional(values: np.ndarray, cap: float) -> np.ndarray:
+    """Weights ∝ values summing to 1, none above cap: cap the largest offenders and redistribute until none is over."""
+    capped = np.zeros(len(values), dtype=bool)
+    while True:
+        if capped.all():  # n × cap = 1: everything at the cap
+            return np.full(len(values), cap)
+        budget = 1 - cap * capped.sum()
+        weights = np.where(capped, cap, values * budget / values[~capped].sum())
+        over = ~capped & (weights > cap)
+        if not over.any():
+            return weights
+        capped |= over
+
+
+def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.DataFrame, stock_closes: pd.DataFrame,
+               spy_closes: pd.Series, max_stock: float = 0.10, max_etf: float = 0.50,
+               min_eligible: int = 5) -> pd.DataFrame:
+    """analytics_05 for one session and horizon: ticker, weight, score, volatility, source_etfs, method,
+    holdings_as_of."""
+    trending_etfs = sorted(trend.index[trend["is_trending"]])
+    if not trending_etfs:
+        return pd.DataFrame([dict(ticker="SPY", weight=1.0, score=math.nan, volatility=math.nan, source_etfs="",
+                                  method="fallback_benchmark", holdings_as_of=None)])
+    sources: dict[str, list[str]] = {}
+    as_of: dict[str, dt.date] = {}
+    for etf in trending_etfs:
+        known = holdings[(holdings["etf_ticker"] == etf) & (holdings["as_of_date"] <= day)]
+        if known.empty:
+            continue
+        latest = known["as_of_date"].max()
+        for ticker in known.loc[known["as_of_date"] == latest, "holding_ticker"]:
+            sources.setdefault(ticker, []).append(etf)
+            as_of[ticker] = max(as_of.get(ticker, latest), latest)
+    spy = _history(spy_closes, day)
+    rows = []
+    for ticker, etfs in sources.items():
+        if ticker not in stock_closes:
+            continue  # no prices: out of the universe
+        p = _history(stock_closes[ticker], day)
+        vol = _vol(p)
+        score = (_ret(p, horizon) - _ret(spy, horizon)) / vol
+        if vol > 0 and score > 0:
+            rows.append(dict(ticker=ticker, score=score, volatility=vol, etfs=sorted(etfs),
+                             holdings_as_of=as_of[ticker]))
+    if len(rows) < min_eligible:
+        return pd.DataFrame([dict(
+            ticker=etf, weight=1 / len(trending_etfs),
+            score=trend.at[etf, f"excess_{horizon}"] / trend.at[etf, "vol_20"], volatility=trend.at[etf, "vol_20"],
+            source_etfs=etf, method="fallback_trending_etfs", holdings_as_of=None) for etf in trending_etfs])
+    stocks = pd.DataFrame(rows).set_index("ticker")
+    stocks["raw"] = stocks["score"] / stocks["volatility"]
+    part = {(t, e): stocks.at[t, "raw"] / len(stocks.at[t, "etfs"]) for t in stocks.index for e in stocks.at[t, "etfs"]}
+    etf_raw = pd.Series(part).groupby(level=1).sum()
+    etf_share = pd.Series(capped_proportional(etf_raw.to_numpy(), max(max_etf, 1 / len(etf_raw))), etf_raw.index)
+    pre = pd.Series({t: sum(etf_share[e] * part[(t, e)] / etf_raw[e] for e in stocks.at[t, "etfs"])
+                     for t in stocks.index})
+    weights = capped_proportional(pre.to_numpy(), max(max_stock, 1 / len(pre)))
+    stocks["weight"] = pd.Series(weights, pre.index)
+    stocks["source_etfs"] = stocks["etfs"].map(",".join)
+    stocks["method"] = "score_inv_vol_capped"
+    return stocks.reset_index()[["ticker", "weight", "score", "volatility", "source_etfs", "method", "holdings_as_of"]]
+
+
+def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY") -> pd.DataFrame:
+    """analytics_07 from every allocation (session_date, horizon, ticker, weight) whose horizon has elapsed in
+    `closes` (sessions × tickers); running figures from the first allocation on."""
+    sessions = list(closes.index)
+    position = {day: i for i, day in enumerate(sessions)}
+    rows = []
+    for (day, horizon), held in allocations.groupby(["session_date", "horizon"]):
+        i = position[day] + horizon
+        if i >= len(sessions):
+            continue
+        exit_day = sessions[i]
+        entry, exit_ = closes.loc[day, held["ticker"]].to_numpy(), closes.loc[exit_day, held["ticker"]].to_numpy()
+        if np.isnan(entry).any() or np.isnan(exit_).any():
+            continue
+        portfolio = float(np.sum(held["weight"].to_numpy() * (exit_ / entry - 1)))
+        bench = closes.at[exit_day, spy] / closes.at[day, spy] - 1
+        rows.append(dict(evaluated_on=exit_day, session_date=day, horizon=horizon, holdings=len(held),
+                         portfolio_return=portfolio, benchmark_return=bench, excess_return=portfolio - bench))
+    frame = pd.DataFrame(rows).sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
+    frame["hit"] = frame["excess_return"] > 0
+    by_horizon = frame.groupby("horizon")
+    frame["evaluations"] = by_horizon.cumcount() + 1
+    frame["hits"] = by_horizon["hit"].cumsum()
+    frame["hit_rate"] = frame["hits"] / frame["evaluations"]
+    for column, source in (("cumulative_return", "portfolio_return"), ("cumulative_benchmark_return",
+                                                                        "benchmark_return")):
+        growth = np.log1p(frame[source]) / frame["horizon"]
+        frame[column] = np.exp(growth.groupby(frame["horizon"]).cumsum()) - 1
+    return frame
