@@ -97,14 +97,18 @@ class PriceHistory(Page[Price]):
 
 
 class Performance(BaseModel):
-    session_date: dt.date
+    session_date: dt.date  # the session the portfolio was built for
     horizon: int
-    end_date: dt.date | None
-    portfolio_return: float | None
-    benchmark_return: float | None
-    excess_return: float | None
-    hit_rate: float | None
-    cumulative_return: float | None
+    evaluated_on: dt.date  # the session its horizon ended on
+    holdings: int
+    portfolio_return: float
+    benchmark_return: float
+    excess_return: float
+    hit: bool
+    hit_rate: float  # running, per horizon
+    cumulative_return: float
+    cumulative_benchmark_return: float
+    source: str
 
 
 class TableStatus(BaseModel):

@@ -15,12 +15,11 @@ PORTFOLIO_TABLE = "analytics_05_portfolio_allocation"
 HOLDINGS_TABLE = "collected_04_etf_holdings"
 ETF_PRICES_TABLE = "collected_01_daily_etf_ohlc"
 STOCK_PRICES_TABLE = "collected_06_daily_stock_history"
-# Realized performance comes from the analytics issue's table; these are the columns the API serves, in order, so a
-# renamed column is a one-line change here.
+# Realized performance: the columns the API serves, in order.
 PERFORMANCE_TABLE = "analytics_07_portfolio_performance"
 PERFORMANCE_COLUMNS = (
-    "session_date", "horizon", "end_date", "portfolio_return", "benchmark_return", "excess_return", "hit_rate",
-    "cumulative_return",
+    "session_date", "horizon", "evaluated_on", "holdings", "portfolio_return", "benchmark_return", "excess_return",
+    "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source",
 )
 # The tables /api/status reports on, with the column that dates their rows.
 STATUS_TABLES = {

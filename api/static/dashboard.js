@@ -94,14 +94,15 @@ async function renderPerformance(session) {
     const own = rows.filter(r => r.horizon === horizon);
     if (!own.length) return;
     const color = ["#1565c0", "#6a1b9a", "#00838f"][index];
+    // The cumulative curves: each allocation compounded over its horizon, against SPY over the same sessions.
     traces.push({ type: "scatter", mode: "lines+markers", name: `portfolio ${horizon}d`, line: { color },
-                  x: own.map(r => r.session_date), y: own.map(r => r.portfolio_return) });
+                  x: own.map(r => r.evaluated_on), y: own.map(r => r.cumulative_return) });
     traces.push({ type: "scatter", mode: "lines", name: `SPY ${horizon}d`, line: { color, dash: "dot" },
-                  x: own.map(r => r.session_date), y: own.map(r => r.benchmark_return) });
+                  x: own.map(r => r.evaluated_on), y: own.map(r => r.cumulative_benchmark_return) });
   });
   await plot(id, traces, {
-    yaxis: { title: { text: "return over the horizon" }, tickformat: ".1%" },
-    xaxis: { title: { text: "portfolio session" }, type: "category" },  // sessions only: no weekend gaps
+    yaxis: { title: { text: "cumulative return" }, tickformat: ".1%" },
+    xaxis: { title: { text: "session the horizon ended" }, type: "category" },  // sessions only: no weekend gaps
     shapes: [{ type: "line", xref: "x", yref: "paper", x0: session, x1: session, y0: 0, y1: 1,
                line: { color: "#999", dash: "dash" } }],
   });
