@@ -23,8 +23,12 @@ def make_source(name: str, **options) -> MarketDataSource:
         from trendfolio.sources.synthetic import SyntheticSource
 
         return SyntheticSource(**options)
+    if name == "replay":
+        from trendfolio.sources.replay import ReplaySource
+
+        return ReplaySource(**options)
     if name == "yfinance":
         from trendfolio.sources.yahoo import YahooSource
 
-        return YahooSource()
-    raise ValueError(f"unknown market-data source {name!r}: use synthetic or yfinance")
+        return YahooSource(**options)
+    raise ValueError(f"unknown market-data source {name!r}: use synthetic, replay or yfinance")
