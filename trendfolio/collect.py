@@ -28,3 +28,13 @@ def price_fetch_start(
     oldest_last = min(last for _, last in stored.values())
     refetch_from = calendar.previous_sessions(oldest_last, TRAILING_REFETCH_SESSIONS)[0]
     return max(needed_from, min(refetch_from, start))
+
+
+def previous_closes(conn: psycopg.Connection, table: str, tickers: list[str], before: dt.date) -> dict[str, float]:
+    """Each ticker's last stored close before `before`: what the first fetched day's move is measured against."""
+    rows = conn.execute(
+        f"SELECT DISTINCT ON (ticker) ticker, close FROM {table} WHERE ticker = ANY(%s) AND trade_date < %s "
+        "ORDER BY ticker, trade_date DESC",
+        (tickers, before),
+    ).fetchall()
+    return dict(rows)

@@ -7,6 +7,9 @@ from typing import Protocol
 
 import pandas as pd
 
+OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
+HOLDINGS_COLUMNS = ["etf_ticker", "holding_ticker", "holding_name", "weight"]
+
 
 class MarketDataSource(Protocol):
     name: str

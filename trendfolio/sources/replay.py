@@ -26,10 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from trendfolio import settings
+from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
 
 SOURCE_NAME = "replay"
-OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
-HOLDINGS_COLUMNS = ["etf_ticker", "holding_ticker", "holding_name", "weight"]
 DEFAULT_MARKETDATA = settings.REPO_ROOT.parent / "shared" / "marketdata"
 # Under a marketdata root: ETF prices, stock prices, holdings snapshots; earlier folders win for a ticker.
 DEFAULT_FOLDERS = ("phainia_notification", "guydekowski_market-lab", "jmaslek_etf_scraper")

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
+from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
+
 SOURCE_NAME = "yfinance"
-OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
 
 
 def frame_from_download(data: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
