@@ -18,7 +18,11 @@ import pytest
 from trendfolio import settings, stack
 from trendfolio.migrations import migrate
 
-SHARED_MARKETDATA = Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
+# ../shared/marketdata next to the repository; TRENDFOLIO_SHARED_MARKETDATA points elsewhere (e.g. from a worktree).
+SHARED_MARKETDATA = Path(
+    os.environ.get("TRENDFOLIO_SHARED_MARKETDATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "marketdata"
+)
 
 
 @dataclass(frozen=True)
