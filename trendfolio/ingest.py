@@ -112,6 +112,11 @@ def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
     return row, partition_date
 
 
+def printable_payload(value: bytes | None) -> str:
+    """The raw bytes as text PostgreSQL can store: bytes that are not UTF-8 and NULs are escaped, not lost."""
+    return (value or b"").decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
 def dead_letter_message(
     table_name: str, topic: str, partition: int, offset: int, problem: tuple[str, str], payload: str
 ) -> bytes:
@@ -182,7 +187,7 @@ async def _produce_and_consume(
                     if problem is None:
                         good.append(row)
                         continue
-                    payload = message.value.decode(errors="replace") if message.value else ""
+                    payload = printable_payload(message.value)
                     insert_consumer_dead_letter(
                         conn, table.name, Rejection(key, problem[0], problem[1], payload), message.partition,
                         message.offset,
