@@ -8,7 +8,8 @@ from dagster import materialize
 
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from resources import KafkaResource
-from trendfolio import settings, stack
+from trendfolio import calendar, settings, stack
+from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.sources.synthetic import SyntheticSource
 from trendfolio.universe import ALL_ETFS
 
@@ -56,9 +57,9 @@ def test_a_broker_restart_mid_ingest_then_a_rerun_gives_exactly_the_rows(warehou
                          partition_key=SESSION.isoformat())
     assert second.success
 
-    meta = second.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
-    fetched_from = dt.date.fromisoformat(meta["fetched_from"].value)
-    expected = SyntheticSource().daily_ohlc(list(ALL_ETFS), fetched_from, SESSION)
+    # The first run's window: the trend lookback before the session (the re-run fetched only the trailing days).
+    window_start = calendar.previous_sessions(SESSION, LOOKBACK_SESSIONS + 1)[0]
+    expected = SyntheticSource().daily_ohlc(list(ALL_ETFS), window_start, SESSION)
     stored = warehouse.query("SELECT ticker, trade_date, close, volume FROM collected_01_daily_etf_ohlc "
                              "ORDER BY ticker, trade_date")
     assert len(stored) == len(expected)  # no duplicates (and the primary key would refuse them anyway)
