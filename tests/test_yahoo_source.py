@@ -271,3 +271,41 @@ def test_all_nan_tickers():
     data = pd.DataFrame([[1.0, 2.0, np.nan, np.nan]], columns=columns)
     assert all_nan_tickers(data, ["AAPL", "BAD", "ABSENT"]) == ["ABSENT", "BAD"]
     assert all_nan_tickers(pd.DataFrame(), ["AAPL"]) == ["AAPL"]
+
+
+# --- through the asset ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_failed_on(
+    recorded_yahoo, warehouse, resources, tmp_path, shared_marketdata
+):
+    """QQQ is the only ETF with a recording (2020-01-02): the 14 others come back all-NaN, as a failed ticker does."""
+    import yfinance as yf
+    from dagster import materialize
+
+    from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
+    from resources import MarketDataResource
+    from trendfolio.universe import ALL_ETFS
+
+    _, base = recorded_yahoo
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+
+    class RecordedYahooResource(MarketDataResource):
+        def client(self):
+            return YahooSource(requests_per_second=1000, session=LocalYahooSession(base))
+
+    result = materialize([collected_01_daily_etf_ohlc], partition_key="2020-01-02",
+                         resources={**resources, "market_data": RecordedYahooResource(source="yfinance")})
+    assert result.success
+    stored = warehouse.query("SELECT ticker, trade_date, open, close, adj_close, volume, source "
+                             "FROM collected_01_daily_etf_ohlc")
+    assert len(stored) == 1
+    ticker, day, open_, close, adj_close, volume, source = stored[0]
+    assert (ticker, day, source) == ("QQQ", dt.date(2020, 1, 2), "yfinance")
+    recorded = recorded_rows(shared_marketdata / "gadicc_node-yahoo-finance2", "QQQ")[day]
+    assert (open_, close, adj_close, volume) == pytest.approx(
+        (recorded["open"], recorded["close"], recorded["adj_close"], recorded["volume"]), rel=1e-9)
+    meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
+    assert meta["tickers_missing"].value == sorted(set(ALL_ETFS) - {"QQQ"})
+    assert meta["source"].value == "yfinance"
