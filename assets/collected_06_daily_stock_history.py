@@ -1,15 +1,20 @@
 """Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
+from assets.collection_checks import market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
-from trendfolio.collect import price_fetch_start
+from trendfolio.collect import previous_closes, price_fetch_start
 from trendfolio.ingest import ingest
+from trendfolio.sources import OHLC_COLUMNS
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
+
+CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
 
 
 @asset(
@@ -18,11 +23,15 @@ from trendfolio.validation import validate_ohlc
     deps=[collected_04_etf_holdings],
     group_name="collection",
     kinds={"kafka", "postgres"},
+    check_specs=CHECKS,
 )
 def collected_06_daily_stock_history(
     context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
+    source = market_data.client()
+    if not sessions:
+        return market_closed(start, end, [c.name for c in CHECKS], source.name)
     with postgres.connect() as conn:
         tickers = [row[0] for row in conn.execute(
             "SELECT DISTINCT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date BETWEEN %s AND %s "
@@ -30,16 +39,18 @@ def collected_06_daily_stock_history(
         ).fetchall()]
         fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
             if tickers else start
-    source = market_data.client()
-    fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else None
-    if fetched is None or fetched.empty:
-        return MaterializeResult(metadata={"rows_written": 0, "tickers": 0, "source": source.name})
-    checked = validate_ohlc(fetched, partition_date=end)
+        before = previous_closes(conn, DAILY_STOCK_HISTORY.name, tickers, fetch_from)
+    fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else pd.DataFrame(columns=OHLC_COLUMNS)
+    checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(source=source.name)
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
-    missing = sorted(set(tickers) - set(rows["ticker"]))
+    with postgres.connect() as conn:
+        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
+    # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
+    absent = sorted(set(tickers) - set(rows["ticker"]))
     return MaterializeResult(
-        metadata={**report.metadata(), "source": source.name, "tickers": len(tickers),
-                  "fetched_from": fetch_from.isoformat(), "tickers_missing": missing}
+        metadata={**report.metadata(), "source": source.name,
+                  "tickers": len(tickers), "fetched_from": fetch_from.isoformat(), "tickers_missing": absent},
+        check_results=checks,
     )

@@ -36,6 +36,8 @@ class KafkaResource(ConfigurableResource):
     topic_partitions: int = 3
     replication_factor: int = 1
     consume_timeout_s: float = 120.0
+    # aiokafka waits for a group coordinator forever: a broker gone mid-run must fail the run, not hang it.
+    commit_timeout_s: float = 30.0
 
     def topic_for(self, table_name: str) -> str:
         return f"{self.namespace}.{table_name}"
@@ -116,10 +118,19 @@ class KafkaResource(ConfigurableResource):
                     continue
                 await handle_batch(messages)
                 offsets = {tp: tp_messages[-1].offset + 1 for tp, tp_messages in fetched.items() if tp_messages}
-                await consumer.commit(offsets)
+                try:
+                    await asyncio.wait_for(consumer.commit(offsets), timeout=self.commit_timeout_s)
+                except asyncio.TimeoutError:
+                    raise BrokerUnavailable(
+                        f"{topic}: could not commit offsets {offsets} within {self.commit_timeout_s:.0f} s; the batch "
+                        "is in PostgreSQL and a re-run re-delivers it harmlessly (upsert by key)"
+                    ) from None
                 committed.update({tp.partition: offset for tp, offset in offsets.items()})
                 records += len(messages)
                 batches += 1
         finally:
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(consumer.stop(), timeout=self.commit_timeout_s)
+            except asyncio.TimeoutError:
+                pass  # the broker is gone; there is nothing left to close cleanly
         return ConsumeReport(records=records, batches=batches, committed=committed)

@@ -1,4 +1,5 @@
-"""Which market-data source the collection assets read: synthetic (offline, labelled), or yfinance (live)."""
+"""Which market-data source the collection assets read: synthetic (offline, labelled), replay (recorded real data) or
+yfinance (live)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,21 @@ from trendfolio.sources import MarketDataSource, make_source
 
 
 class MarketDataResource(ConfigurableResource):
+    """`replay_dir`: folders of recorded CSV files separated by ':' (or a marketdata root; empty: ../shared/marketdata).
+    `yahoo_requests_per_second`, `yahoo_max_retries`: our own throttle and the rate-limit retries before failing."""
+
     source: str = "synthetic"
     synthetic_seed: int = 7
+    replay_dir: str = ""
+    yahoo_requests_per_second: float = 2.0
+    yahoo_max_retries: int = 5
 
     def client(self) -> MarketDataSource:
         if self.source == "synthetic":
             return make_source("synthetic", seed=self.synthetic_seed)
+        if self.source == "replay":
+            return make_source("replay", directories=self.replay_dir or None)
+        if self.source == "yfinance":
+            return make_source("yfinance", requests_per_second=self.yahoo_requests_per_second,
+                               max_retries=self.yahoo_max_retries)
         return make_source(self.source)

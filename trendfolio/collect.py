@@ -28,3 +28,17 @@ def price_fetch_start(
     oldest_last = min(last for _, last in stored.values())
     refetch_from = calendar.previous_sessions(oldest_last, TRAILING_REFETCH_SESSIONS)[0]
     return max(needed_from, min(refetch_from, start))
+
+
+def previous_closes(conn: psycopg.Connection, table: str, tickers: list[str], before: dt.date) -> dict[str, float]:
+    """The stored close the first fetched day of a ticker is compared with (the 50 % move rule), for the tickers that
+    have nothing stored from `before` on. A ticker with stored days in the fetch window is re-fetched over them, so
+    its new days have predecessors from the same download, adjusted alike: comparing with a close stored before a
+    split would flag every later day."""
+    rows = conn.execute(
+        f"SELECT DISTINCT ON (ticker) ticker, close FROM {table} AS stored WHERE ticker = ANY(%s) AND trade_date < %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} AS later WHERE later.ticker = stored.ticker AND later.trade_date >= %s) "
+        "ORDER BY ticker, trade_date DESC",
+        (tickers, before, before),
+    ).fetchall()
+    return dict(rows)

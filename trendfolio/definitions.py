@@ -17,6 +17,7 @@ defs = Definitions(
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
         "kafka": KafkaResource(bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS")),
         "spark": SparkResource(master_url=EnvVar("SPARK_MASTER_URL")),
-        "market_data": MarketDataResource(source=EnvVar("TRENDFOLIO_SOURCE")),
+        "market_data": MarketDataResource(
+            source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=EnvVar("TRENDFOLIO_REPLAY_DIR")),
     },
 )

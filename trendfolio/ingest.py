@@ -24,6 +24,9 @@ from trendfolio.tables import CollectedTable
 from trendfolio.validation import TICKER_PATTERN, Rejection, ohlc_row_problem
 
 
+DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messages: <namespace>.dead_letters
+
+
 class IngestIncomplete(RuntimeError):
     pass
 
@@ -37,6 +40,8 @@ class IngestReport:
     dead_lettered_validation: dict[str, int]
     dead_lettered_consumer: int
     offsets: dict[int, int] = field(default_factory=dict)
+    dead_letter_topic: str = ""
+    consumer_dead_letters_by_rule: dict[str, int] = field(default_factory=dict)
 
     def metadata(self) -> dict:
         return {
@@ -45,7 +50,9 @@ class IngestReport:
             "dead_letters_validation": sum(self.dead_lettered_validation.values()),
             "dead_letters_by_rule": dict(sorted(self.dead_lettered_validation.items())),
             "dead_letters_consumer": self.dead_lettered_consumer,
+            "dead_letters_consumer_by_rule": dict(sorted(self.consumer_dead_letters_by_rule.items())),
             "kafka_topic": self.topic,
+            "kafka_dead_letter_topic": self.dead_letter_topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
         }
 
@@ -105,6 +112,19 @@ def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
     return row, partition_date
 
 
+def printable_payload(value: bytes | None) -> str:
+    """The raw bytes as text PostgreSQL can store: bytes that are not UTF-8 and NULs are escaped, not lost."""
+    return (value or b"").decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
+def dead_letter_message(
+    table_name: str, topic: str, partition: int, offset: int, problem: tuple[str, str], payload: str
+) -> bytes:
+    """What the dead-letter topic carries: where the message was, the rule it broke, and the raw payload."""
+    return json.dumps({"target_table": table_name, "topic": topic, "partition": partition, "offset": offset,
+                       "rule": problem[0], "reason": problem[1], "payload": payload}, separators=(",", ":")).encode()
+
+
 def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
     """The row rules, applied again by the consumer to whatever it reads: a message need not come from our producer."""
     if "trade_date" in row:
@@ -147,12 +167,14 @@ async def _produce_and_consume(
     topic = kafka.topic_for(table.name)
     await kafka.ensure_topic(topic)
     targets = await kafka.produce(topic, records) if records else {}
+    dead_letter_topic = kafka.topic_for(DEAD_LETTER_TOPIC)
     written = 0
-    consumer_dead_letters = 0
+    consumer_dead_letters: dict[str, int] = {}
 
     async def write_batch(messages: list) -> None:
-        nonlocal written, consumer_dead_letters
+        nonlocal written
         good: list[dict] = []
+        refused: list[tuple[bytes, bytes]] = []
         with postgres.connect() as conn:
             with conn.transaction():
                 for message in messages:
@@ -165,19 +187,27 @@ async def _produce_and_consume(
                     if problem is None:
                         good.append(row)
                         continue
-                    payload = message.value.decode(errors="replace") if message.value else ""
+                    payload = printable_payload(message.value)
                     insert_consumer_dead_letter(
                         conn, table.name, Rejection(key, problem[0], problem[1], payload), message.partition,
                         message.offset,
                     )
-                    consumer_dead_letters += 1
+                    consumer_dead_letters[problem[0]] = consumer_dead_letters.get(problem[0], 0) + 1
+                    refused.append((message.key or b"", dead_letter_message(
+                        table.name, topic, message.partition, message.offset, problem, payload)))
                 written += upsert_rows(conn, table, good)
+        # After the database commit and before the offset commit: a crash in between re-sends the same dead letters
+        # to the topic (at least once there), while the table keeps one row per message.
+        if refused:
+            await kafka.ensure_topic(dead_letter_topic)
+            await kafka.produce(dead_letter_topic, refused)
 
     consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
     return IngestReport(
         table=table.name, topic=topic, produced=len(records), written=written,
-        dead_lettered_validation={}, dead_lettered_consumer=consumer_dead_letters,
-        offsets=consumed.committed or targets,
+        dead_lettered_validation={}, dead_lettered_consumer=sum(consumer_dead_letters.values()),
+        offsets=consumed.committed or targets, dead_letter_topic=dead_letter_topic,
+        consumer_dead_letters_by_rule=consumer_dead_letters,
     )
 
 

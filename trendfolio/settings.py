@@ -75,6 +75,8 @@ def apply_local_defaults() -> None:
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port()}")
     os.environ.setdefault("SPARK_MASTER_URL", "local[2]")
     os.environ.setdefault("TRENDFOLIO_SOURCE", "synthetic")
+    # The replay source's folders (see trendfolio/sources/replay.py): the shared real market data next to the repo.
+    os.environ.setdefault("TRENDFOLIO_REPLAY_DIR", str(REPO_ROOT.parent / "shared" / "marketdata"))
     os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
     os.environ.setdefault(

@@ -8,6 +8,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import pandas as pd
 
@@ -78,32 +79,66 @@ def ohlc_row_problem(row: dict, partition_date: dt.date) -> tuple[str, str] | No
     return None
 
 
-def validate_ohlc(frame: pd.DataFrame, partition_date: dt.date) -> Validated:
+SUSPICIOUS_MOVE = 0.5  # a one-day close-to-close move beyond ±50 % waits for review instead of landing
+
+
+def validate_ohlc(
+    frame: pd.DataFrame,
+    partition_date: dt.date,
+    universe: Iterable[str] | None = None,
+    previous_close: dict[str, float] | None = None,
+) -> Validated:
+    """Row rules, then: the ticker was asked for (`universe`), one row per (ticker, date), and no close more than
+    50 % away from the ticker's previous accepted close (earlier in the frame, else `previous_close` from PostgreSQL).
+    A glitch is compared with the last good close, so the day after a 100x glitch is not flagged as well."""
+    known = set(universe) if universe is not None else None
     rejected: list[Rejection] = []
-    keep: list[int] = []
+    candidates: list[tuple[int, dict]] = []
     seen: set[tuple[str, dt.date]] = set()
     for index, row in zip(frame.index, frame.to_dict("records")):
         key = f"{row.get('ticker')}|{row.get('trade_date')}"
         problem = ohlc_row_problem(row, partition_date)
+        if problem is None and known is not None and row["ticker"] not in known:
+            problem = ("unknown_ticker", f"{row['ticker']} was not asked for (not in the run's universe)")
         if problem is None and (row["ticker"], row["trade_date"]) in seen:
             problem = ("duplicate_key", f"a second row for {row['ticker']} on {row['trade_date']}")
         if problem:
             rejected.append(Rejection(key, problem[0], problem[1], _payload(row)))
             continue
         seen.add((row["ticker"], row["trade_date"]))
+        candidates.append((index, row))
+    keep: list[int] = []
+    last_close = dict(previous_close or {})
+    for index, row in sorted(candidates, key=lambda item: (item[1]["ticker"], item[1]["trade_date"])):
+        before = last_close.get(row["ticker"])
+        close = float(row["close"])
+        if before and abs(close / before - 1) > SUSPICIOUS_MOVE:
+            rejected.append(Rejection(
+                f"{row['ticker']}|{row['trade_date']}", "suspicious_move",
+                f"close {close} is {close / before - 1:+.1%} from the previous close {before}: held for review",
+                _payload(row),
+            ))
+            continue
+        last_close[row["ticker"]] = close
         keep.append(index)
-    valid = frame.loc[keep].copy()
+    valid = frame.loc[sorted(keep)].copy()
     if not valid.empty:
         valid["volume"] = valid["volume"].astype("int64")
     return Validated(valid.reset_index(drop=True), rejected)
 
 
-def validate_holdings(frame: pd.DataFrame) -> Validated:
+def validate_holdings(frame: pd.DataFrame, requested: Iterable[tuple[str, dt.date]] = ()) -> Validated:
+    """Row rules per holding, then per (ETF, as-of date): weights summing to at most 1, and at least one holding for
+    every (ETF, date) in `requested` (an empty list is reported as a dead letter, not taken as "holds nothing").
+    A row for an ETF that was not requested is refused as unknown when `requested` is given."""
+    requested = list(requested)
+    known_etfs = {etf for etf, _ in requested}
     rejected: list[Rejection] = []
     keep: list[int] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple] = set()
     for index, row in zip(frame.index, frame.to_dict("records")):
-        key = f"{row.get('etf_ticker')}|{row.get('holding_ticker')}"
+        as_of = row.get("as_of_date")
+        key = "|".join(str(part) for part in (row.get("etf_ticker"), as_of, row.get("holding_ticker")) if part)
         weight = _number(row.get("weight"))
         problem = None
         for column in ("etf_ticker", "holding_ticker"):
@@ -111,26 +146,35 @@ def validate_holdings(frame: pd.DataFrame) -> Validated:
             if not isinstance(value, str) or not TICKER_PATTERN.match(value):
                 problem = ("ticker_format", f"{column} {value!r} is not an exchange ticker")
                 break
+        if problem is None and known_etfs and row["etf_ticker"] not in known_etfs:
+            problem = ("unknown_ticker", f"{row['etf_ticker']} is not one of the ETFs asked for")
         if problem is None and (weight is None or not 0 < weight <= 1):
             problem = ("weight_range", f"weight {row.get('weight')!r} must be a fraction in (0, 1]")
-        if problem is None and (row["etf_ticker"], row["holding_ticker"]) in seen:
-            problem = ("duplicate_key", f"{row['holding_ticker']} listed twice in {row['etf_ticker']}")
+        if problem is None and (row["etf_ticker"], as_of, row["holding_ticker"]) in seen:
+            problem = ("duplicate_key", f"{row['holding_ticker']} listed twice in {row['etf_ticker']} on {as_of}")
         if problem:
             rejected.append(Rejection(key, problem[0], problem[1], _payload(row)))
             continue
-        seen.add((row["etf_ticker"], row["holding_ticker"]))
+        seen.add((row["etf_ticker"], as_of, row["holding_ticker"]))
         keep.append(index)
     valid = frame.loc[keep].copy()
-    # An ETF whose weights add up to more than 1 is wrong as a whole: quarantine all its rows, keep none half-written.
+    # A list whose weights add up to more than 1 is wrong as a whole: quarantine all its rows, keep none half-written.
+    group = ["etf_ticker", "as_of_date"] if "as_of_date" in valid.columns else ["etf_ticker"]
     if not valid.empty:
-        totals = valid.groupby("etf_ticker")["weight"].sum()
-        for etf in totals[totals > 1 + 1e-9].index:
-            for row in valid[valid.etf_ticker == etf].to_dict("records"):
-                rejected.append(
-                    Rejection(
-                        f"{etf}|{row['holding_ticker']}", "weights_sum_above_one",
-                        f"{etf}'s weights sum to {totals[etf]:.6f} > 1", _payload(row),
-                    )
-                )
-            valid = valid[valid.etf_ticker != etf]
+        totals = valid.groupby(group)["weight"].sum()
+        for list_key, total in totals[totals > 1 + 1e-9].items():
+            list_key = list_key if isinstance(list_key, tuple) else (list_key,)
+            in_list = (valid[group] == pd.Series(list_key, index=group)).all(axis=1)
+            for row in valid[in_list].to_dict("records"):
+                rejected.append(Rejection(
+                    "|".join(str(row[c]) for c in (*group, "holding_ticker")), "weights_sum_above_one",
+                    f"{row['etf_ticker']}'s weights sum to {total:.6f} > 1", _payload(row),
+                ))
+            valid = valid[~in_list]
+    listed = set(map(tuple, frame[["etf_ticker", "as_of_date"]].itertuples(index=False))) \
+        if {"etf_ticker", "as_of_date"} <= set(frame.columns) else set()
+    for etf, as_of in requested:
+        if (etf, as_of) not in listed:
+            rejected.append(Rejection(f"{etf}|{as_of}", "empty_holdings", f"the source listed no holdings for {etf} "
+                                      f"on {as_of}", _payload({"etf_ticker": etf, "as_of_date": as_of})))
     return Validated(valid.reset_index(drop=True), rejected)

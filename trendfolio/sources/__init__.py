@@ -7,6 +7,9 @@ from typing import Protocol
 
 import pandas as pd
 
+OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
+HOLDINGS_COLUMNS = ["etf_ticker", "holding_ticker", "holding_name", "weight"]
+
 
 class MarketDataSource(Protocol):
     name: str
@@ -23,8 +26,12 @@ def make_source(name: str, **options) -> MarketDataSource:
         from trendfolio.sources.synthetic import SyntheticSource
 
         return SyntheticSource(**options)
+    if name == "replay":
+        from trendfolio.sources.replay import ReplaySource
+
+        return ReplaySource(**options)
     if name == "yfinance":
         from trendfolio.sources.yahoo import YahooSource
 
-        return YahooSource()
-    raise ValueError(f"unknown market-data source {name!r}: use synthetic or yfinance")
+        return YahooSource(**options)
+    raise ValueError(f"unknown market-data source {name!r}: use synthetic, replay or yfinance")

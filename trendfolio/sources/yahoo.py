@@ -1,18 +1,52 @@
-"""Yahoo Finance through yfinance, in batches: one `yf.download` for all tickers of a stage, never per tick."""
+"""Yahoo Finance through yfinance, in batches: one `yf.download` for all tickers of a stage, never per tick.
+
+yfinance does not raise for a failed ticker: it logs it and returns all-NaN columns. A ticker that comes back without
+a single value is reported missing (the asset lists it); one Yahoo refused with HTTP 429 (`YFRateLimitError`, which
+yfinance's own retries never retry) is downloaded again after an exponential backoff with jitter, up to
+`max_retries` times, after which the fetch fails naming the tickers. Our own throttle spaces requests to
+`requests_per_second` (a download of n tickers counts as n requests).
+"""
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import datetime as dt
+import logging
+import random
+import threading
+import time
+from typing import Callable, Iterator
 
 import pandas as pd
 
+from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
+
 SOURCE_NAME = "yfinance"
-OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
+RATE_LIMIT_ERROR = "YFRateLimitError"
+log = logging.getLogger(__name__)
+
+
+class YahooRateLimited(RuntimeError):
+    """Yahoo kept answering 429 after every retry."""
+
+    def __init__(self, tickers: list[str], attempts: int):
+        self.tickers = tickers
+        super().__init__(f"Yahoo rate-limited {len(tickers)} ticker(s) {tickers} on each of {attempts} attempts; "
+                         "try again later or lower yahoo_requests_per_second")
+
+
+def all_nan_tickers(data: pd.DataFrame | None, tickers: list[str]) -> list[str]:
+    """The tickers a yf.download frame has no value at all for: yfinance's way of saying it failed on them."""
+    if data is None or data.empty:
+        return sorted(tickers)
+    present = set(data.columns.get_level_values(0))
+    return sorted(t for t in tickers if t not in present or data[t].isna().all().all())
 
 
 def frame_from_download(data: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
-    """Long rows from yfinance's wide (ticker, field) frame. A ticker Yahoo failed on comes back as all-NaN columns:
-    its rows keep the NaNs so that validation quarantines them with a reason instead of losing them silently."""
+    """Long rows from yfinance's wide (ticker, field) frame. Days a ticker has no value at all are dropped (they are
+    the union index of the other tickers' days); a partly empty day keeps its NaNs for validation to quarantine."""
     if data is None or data.empty:
         return pd.DataFrame(columns=OHLC_COLUMNS)
     rows = []
@@ -28,35 +62,149 @@ def frame_from_download(data: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=OHLC_COLUMNS)
 
 
+class Throttle:
+    """At most `per_second` requests per second on average, across the calls of one source."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if per_second <= 0:
+            raise ValueError("requests per second must be > 0")
+        self.interval = 1.0 / per_second
+        self.clock, self.sleep = clock, sleep
+        self.next_free = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self, requests: int = 1) -> None:
+        with self.lock:
+            now = self.clock()
+            start = max(now, self.next_free)
+            self.next_free = start + requests * self.interval
+        if start > now:
+            self.sleep(start - now)
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(cap, base * 2 ** attempt))
+
+
+class _FailedTickers(logging.Handler):
+    """yf.download logs its per-ticker failures as "['AAPL', 'MSFT']: YFRateLimitError(...)": collect them."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.failures: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith("[") or "]: " not in message:
+            return
+        symbols, error = message.split("]: ", 1)
+        try:
+            for symbol in ast.literal_eval(symbols + "]"):
+                self.failures[str(symbol)] = error
+        except (ValueError, SyntaxError):
+            return
+
+
+@contextlib.contextmanager
+def _yfinance_failures() -> Iterator[_FailedTickers]:
+    handler = _FailedTickers()
+    logger = logging.getLogger("yfinance")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
 class YahooSource:
     name = SOURCE_NAME
 
+    def __init__(self, requests_per_second: float = 2.0, max_retries: int = 5, backoff_base_s: float = 2.0,
+                 backoff_cap_s: float = 60.0, session=None, sleep: Callable[[float], None] = time.sleep,
+                 seed: int | None = None):
+        """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own)."""
+        self.max_retries = max_retries
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.session = session
+        self.sleep = sleep
+        self.throttle = Throttle(requests_per_second, sleep=sleep)
+        self.rng = random.Random(seed)
+        self.last_missing: list[str] = []
+
+    def _retry_rate_limited(self, tickers: list[str], attempt_once: Callable[[list[str]], list[str]]) -> None:
+        """Call `attempt_once(pending)`, which returns the tickers rate-limited this time, until none are left."""
+        pending = sorted(set(tickers))
+        for attempt in range(self.max_retries + 1):
+            self.throttle.wait(len(pending))
+            pending = attempt_once(pending)
+            if not pending:
+                return
+            if attempt < self.max_retries:
+                pause = backoff_seconds(attempt, self.backoff_base_s, self.backoff_cap_s, self.rng)
+                log.warning("Yahoo rate-limited %s; retrying in %.1f s", pending, pause)
+                self.sleep(pause)
+        raise YahooRateLimited(pending, self.max_retries + 1)
+
     def daily_ohlc(self, tickers: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        """One yf.download for the sessions [start, end] (the caller asks only for what is missing plus the trailing
+        re-fetch window). `last_missing` lists the tickers Yahoo returned nothing for."""
         import yfinance as yf
 
-        data = yf.download(
-            tickers,
-            start=start.isoformat(),
-            end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
-            interval="1d",
-            auto_adjust=False,  # keep both close and adjusted close
-            actions=False,
-            group_by="ticker",
-            multi_level_index=True,
-            progress=False,
-            threads=False,
-        )
-        return frame_from_download(data, tickers)
+        frames: list[pd.DataFrame] = []
+        missing: set[str] = set()
+
+        def download(pending: list[str]) -> list[str]:
+            with _yfinance_failures() as failed:
+                data = yf.download(
+                    pending,
+                    start=start.isoformat(),
+                    end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
+                    interval="1d",
+                    auto_adjust=False,  # keep both close and adjusted close
+                    actions=False,
+                    group_by="ticker",
+                    multi_level_index=True,
+                    progress=False,
+                    threads=False,
+                    session=self.session,
+                )
+            limited = sorted(t for t, error in failed.failures.items() if RATE_LIMIT_ERROR in error)
+            answered = [t for t in pending if t not in limited]
+            frames.append(frame_from_download(data, answered))
+            missing.update(all_nan_tickers(data, answered))
+            return limited
+
+        self._retry_rate_limited(tickers, download)
+        self.last_missing = sorted(missing)
+        if self.last_missing:
+            log.warning("Yahoo returned no data for %s", self.last_missing)
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OHLC_COLUMNS)
 
     def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
+        """The top 10 holdings Yahoo lists now (weights are fractions; Yahoo gives no as-of date)."""
         import yfinance as yf
+        from yfinance.exceptions import YFRateLimitError
 
-        top = yf.Ticker(etf).funds_data.top_holdings  # top 10, weights as fractions, no as-of date
+        result: list[pd.DataFrame] = []
+
+        def fetch(pending: list[str]) -> list[str]:
+            try:
+                result.append(yf.Ticker(etf, session=self.session).funds_data.top_holdings)
+            except YFRateLimitError:
+                return pending
+            return []
+
+        self._retry_rate_limited([etf], fetch)
+        top = result[0]
         return pd.DataFrame(
             {
                 "etf_ticker": etf,
                 "holding_ticker": list(top.index),
                 "holding_name": list(top["Name"]),
                 "weight": list(top["Holding Percent"].astype(float)),
-            }
+            },
+            columns=HOLDINGS_COLUMNS,
         )

@@ -1,0 +1,51 @@
+"""Asset checks shared by the collection assets, and the result of a run whose dates hold no NYSE session."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MaterializeResult
+
+from trendfolio import quality
+
+EVERY_TICKER_HAS_ITS_SESSIONS = "every_ticker_has_its_sessions"
+OHLC_SANITY = "ohlc_sanity"
+FRESHNESS = "freshness"
+HOLDINGS_WEIGHTS_AT_MOST_ONE = "holdings_weights_at_most_one"
+
+
+def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(EVERY_TICKER_HAS_ITS_SESSIONS, asset=asset_name,
+                       description="every ticker of the run's universe has a row for each session, or is listed"),
+        AssetCheckSpec(OHLC_SANITY, asset=asset_name,
+                       description="prices > 0, volume >= 0, high >= max(open, close), low <= min(open, close)"),
+        AssetCheckSpec(FRESHNESS, asset=asset_name,
+                       description="the newest stored session is the run's last session"),
+    ]
+
+
+def ohlc_check_results(conn, table: str, tickers: list[str], start: dt.date, end: dt.date) -> list[AssetCheckResult]:
+    missing = quality.tickers_missing_sessions(conn, table, tickers, start, end) if tickers else []
+    bad = quality.ohlc_violations(conn, table, start, end)
+    latest = quality.latest_session_stored(conn, table, tickers) if tickers else None
+    return [
+        AssetCheckResult(check_name=EVERY_TICKER_HAS_ITS_SESSIONS, passed=not missing,
+                         severity=AssetCheckSeverity.WARN,
+                         metadata={"tickers_missing": missing, "tickers": len(tickers)}),
+        AssetCheckResult(check_name=OHLC_SANITY, passed=not bad,
+                         metadata={"violations": [f"{t} {d}" for t, d in bad]}),
+        AssetCheckResult(check_name=FRESHNESS, passed=not tickers or (latest is not None and latest >= end),
+                         severity=AssetCheckSeverity.WARN,
+                         metadata={"latest_session": str(latest), "expected": end.isoformat()}),
+    ]
+
+
+def market_closed(start: dt.date, end: dt.date, check_names: list[str], source: str) -> MaterializeResult:
+    """No NYSE session in the run's dates: no rows, a clear result, and checks that pass with the reason."""
+    reason = f"market closed: no NYSE session between {start} and {end}"
+    return MaterializeResult(
+        metadata={"market_closed": True, "reason": reason, "rows_written": 0, "source": source},
+        check_results=[AssetCheckResult(check_name=name, passed=True, metadata={"skipped": reason})
+                       for name in check_names],
+    )

@@ -1,0 +1,311 @@
+"""The yfinance adapter offline: real yfinance 1.7 (its curl_cffi requests, cookie and crumb handshake, and JSON parsing)
+talks to a local HTTP server that answers with the recorded Yahoo responses in
+../shared/marketdata/gadicc_node-yahoo-finance2. Our rows must carry the numbers of those files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from curl_cffi import requests as curl_requests
+
+from trendfolio.sources.yahoo import (
+    Throttle,
+    YahooRateLimited,
+    YahooSource,
+    all_nan_tickers,
+    backoff_seconds,
+)
+
+RECORDINGS = {
+    "AAPL": "chart-AAPL-2020-08-31-to-2020-11-07.json",
+    "QQQ": "chart-QQQ-2020-01-01-to-2020-01-03.json",
+    "MSFT": "historical-via-chart-MSFT-dividends-2021-02-01-to-2022-01-31.csv.json",
+    "NVDA": "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json",
+}
+QUOTE_SUMMARY = "quoteSummary-all-QQQ.json"
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class RecordedYahoo:
+    """What Yahoo would answer, from the recordings: charts cut to the asked period, the QQQ quote summary, a cookie
+    and a crumb, HTTP 429 for the next `rate_limited` data requests, and Yahoo's 404 body for unknown symbols."""
+
+    def __init__(self, folder: Path):
+        self.charts = {s: json.loads((folder / f).read_text())["response"]["bodyJson"] for s, f in RECORDINGS.items()}
+        self.summary = json.loads((folder / QUOTE_SUMMARY).read_text())["response"]["bodyJson"]
+        self.rate_limited = 0
+        self.data_requests: list[str] = []
+        self.lock = threading.Lock()
+
+    def chart(self, symbol: str, query: dict) -> dict:
+        body = json.loads(json.dumps(self.charts[symbol]))
+        if "period1" not in query:
+            return body  # yfinance's time-zone probe (range=1d) only reads meta
+        first, last = int(query["period1"][0]), int(query["period2"][0])
+        result = body["chart"]["result"][0]
+        keep = [i for i, ts in enumerate(result["timestamp"]) if first <= ts < last]
+        result["timestamp"] = [result["timestamp"][i] for i in keep]
+        for block in ("quote", "adjclose"):
+            for series in result["indicators"].get(block, []):
+                for field in series:
+                    series[field] = [series[field][i] for i in keep]
+        for kind, events in result.get("events", {}).items():
+            result["events"][kind] = {k: v for k, v in events.items() if first <= int(k) < last}
+        return body
+
+    def answer(self, host: str, path: str, query: dict) -> tuple[int, str, dict]:
+        if host == "fc.yahoo.com":
+            return 404, "", {"Set-Cookie": "A3=d=recorded; Path=/; Max-Age=3600"}  # Yahoo answers 404 too
+        if path.endswith("/v1/test/getcrumb"):
+            return 200, "recorded-crumb", {}
+        parts = path.strip("/").split("/")
+        if path.startswith("/v8/finance/chart/") or path.startswith("/v10/finance/quoteSummary/"):
+            with self.lock:
+                self.data_requests.append(path)
+                if self.rate_limited > 0:
+                    self.rate_limited -= 1
+                    return 429, "Too Many Requests", {}
+            symbol = parts[-1]
+            if path.startswith("/v10/") and symbol == "QQQ":
+                return 200, json.dumps(self.summary), {}
+            if path.startswith("/v8/") and symbol in self.charts:
+                return 200, json.dumps(self.chart(symbol, query)), {}
+            return 404, json.dumps({"chart": {"result": None, "error": {
+                "code": "Not Found", "description": "No data found, symbol may be delisted"}}}), {}
+        return 404, "<html>not recorded</html>", {}
+
+
+@pytest.fixture
+def recorded_yahoo(shared_marketdata):
+    folder = shared_marketdata / "gadicc_node-yahoo-finance2"
+    yahoo = RecordedYahoo(folder)
+
+    class Handler(BaseHTTPRequestHandler):
+        def handle_request(self):
+            url = urlsplit(self.path)
+            host, _, path = url.path.lstrip("/").partition("/")
+            status, body, headers = yahoo.answer(host, "/" + path, parse_qs(url.query))
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if body.startswith("{") else "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = handle_request
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield yahoo, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+class LocalYahooSession(curl_requests.Session):
+    """A real curl_cffi session whose requests go to the local server instead of *.yahoo.com (host kept in the path)."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urlsplit(url)
+        local = f"{self.base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return super().request(method, local, *args, **kwargs)
+
+
+@pytest.fixture
+def yahoo(recorded_yahoo, tmp_path, monkeypatch):
+    import yfinance as yf
+
+    server, base = recorded_yahoo
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))  # no cookie or time zone from an earlier run
+    pauses: list[float] = []
+    source = YahooSource(requests_per_second=1000, max_retries=3, backoff_base_s=0.01, backoff_cap_s=0.05,
+                         session=LocalYahooSession(base), sleep=pauses.append, seed=1)
+    return source, server, pauses
+
+
+def recorded_rows(folder: Path, symbol: str) -> dict[dt.date, dict]:
+    result = json.loads((folder / RECORDINGS[symbol]).read_text())["response"]["bodyJson"]["chart"]["result"][0]
+    quote, adjclose = result["indicators"]["quote"][0], result["indicators"]["adjclose"][0]["adjclose"]
+    rows = {}
+    for i, ts in enumerate(result["timestamp"]):
+        day = dt.datetime.fromtimestamp(ts, NEW_YORK).date()
+        rows[day] = {"open": quote["open"][i], "high": quote["high"][i], "low": quote["low"][i],
+                     "close": quote["close"][i], "adj_close": adjclose[i], "volume": quote["volume"][i]}
+    return rows
+
+
+def assert_rows_match(frame, symbol, expected):
+    rows = frame[frame.ticker == symbol].set_index("trade_date")
+    assert sorted(rows.index) == sorted(expected)
+    for day, values in expected.items():
+        for field, value in values.items():
+            assert rows.loc[day, field] == pytest.approx(value, rel=1e-9), (symbol, day, field)
+
+
+def test_one_download_gives_close_and_adjusted_close_per_ticker(yahoo, shared_marketdata):
+    source, server, _ = yahoo
+    folder = shared_marketdata / "gadicc_node-yahoo-finance2"
+    frame = source.daily_ohlc(["AAPL", "QQQ"], dt.date(2020, 1, 2), dt.date(2020, 11, 6))
+    assert_rows_match(frame, "AAPL", recorded_rows(folder, "AAPL"))
+    assert_rows_match(frame, "QQQ", recorded_rows(folder, "QQQ"))
+    aapl = frame[frame.ticker == "AAPL"]
+    assert len(aapl) == 49
+    assert (aapl.close != aapl.adj_close).all()  # auto_adjust=False keeps both
+    assert source.last_missing == []
+
+
+def test_dividends_show_in_adjusted_close_only(yahoo, shared_marketdata):
+    source, _, _ = yahoo
+    folder = shared_marketdata / "gadicc_node-yahoo-finance2"
+    expected = recorded_rows(folder, "MSFT")
+    frame = source.daily_ohlc(["MSFT"], dt.date(2021, 2, 1), dt.date(2022, 1, 31))
+    assert len(frame) == 252
+    assert_rows_match(frame, "MSFT", expected)
+    # The adjustment factor steps up exactly on the recorded ex-dividend dates, and nowhere else.
+    recorded = json.loads((folder / RECORDINGS["MSFT"]).read_text())["response"]["bodyJson"]["chart"]["result"][0]
+    ex_dates = {dt.datetime.fromtimestamp(int(ts), NEW_YORK).date() for ts in recorded["events"]["dividends"]}
+    assert len(ex_dates) == 4
+    msft = frame.sort_values("trade_date")
+    ratio = (msft.adj_close / msft.close).round(5).tolist()
+    steps = {day for day, prev, now in zip(msft.trade_date.iloc[1:], ratio, ratio[1:]) if now != prev}
+    assert steps == ex_dates
+
+
+def test_the_nvda_split_is_in_the_prices_as_yahoo_recorded_them(yahoo, shared_marketdata):
+    source, _, _ = yahoo
+    folder = shared_marketdata / "gadicc_node-yahoo-finance2"
+    frame = source.daily_ohlc(["NVDA"], dt.date(2021, 2, 1), dt.date(2022, 1, 31))
+    assert_rows_match(frame, "NVDA", recorded_rows(folder, "NVDA"))
+    nvda = frame.set_index("trade_date")
+    before, after = nvda.loc[dt.date(2021, 7, 19)], nvda.loc[dt.date(2021, 7, 20)]
+    assert abs(after.close / before.close - 1) < 0.1  # split-adjusted: no 4x jump across 2021-07-20
+
+
+def test_only_the_asked_sessions_are_returned(yahoo, shared_marketdata):
+    source, server, _ = yahoo
+    frame = source.daily_ohlc(["MSFT"], dt.date(2022, 1, 24), dt.date(2022, 1, 28))
+    assert sorted(frame.trade_date) == [dt.date(2022, 1, d) for d in (24, 25, 26, 27, 28)]
+
+
+def test_a_failed_ticker_is_reported_missing(yahoo):
+    source, _, _ = yahoo
+    frame = source.daily_ohlc(["AAPL", "NOPE"], dt.date(2020, 8, 31), dt.date(2020, 11, 6))
+    assert set(frame.ticker) == {"AAPL"}
+    assert source.last_missing == ["NOPE"]
+
+
+def test_rate_limits_are_retried_with_backoff_then_succeed(yahoo, shared_marketdata):
+    source, server, pauses = yahoo
+    server.rate_limited = 2  # yfinance tries twice (a second cookie strategy) before raising YFRateLimitError
+    frame = source.daily_ohlc(["AAPL"], dt.date(2020, 9, 1), dt.date(2020, 11, 6))  # a window no test asked yet:
+    assert len(frame) == 48  # yfinance caches answered requests
+    assert len(pauses) == 1 and 0 <= pauses[0] <= 0.05  # one jittered backoff, within the cap
+
+
+def test_rate_limits_beyond_the_cap_fail_naming_the_tickers(yahoo):
+    source, server, _ = yahoo
+    server.rate_limited = 10_000
+    with pytest.raises(YahooRateLimited, match="AAPL") as error:
+        source.daily_ohlc(["AAPL", "MSFT"], dt.date(2021, 3, 1), dt.date(2021, 3, 5))
+    assert error.value.tickers == ["AAPL", "MSFT"]
+
+
+def test_top_holdings_of_qqq_are_fractions(yahoo, shared_marketdata):
+    source, _, _ = yahoo
+    recorded = json.loads((shared_marketdata / "gadicc_node-yahoo-finance2" / QUOTE_SUMMARY).read_text())
+    top = recorded["response"]["bodyJson"]["quoteSummary"]["result"][0]["topHoldings"]["holdings"]
+    holdings = source.etf_holdings("QQQ", dt.date(2025, 2, 21))
+    assert list(holdings.holding_ticker) == [h["symbol"] for h in top]
+    assert list(holdings.weight) == pytest.approx([h["holdingPercent"] for h in top])
+    assert list(holdings.holding_name) == [h["holdingName"] for h in top]
+    assert holdings.etf_ticker.eq("QQQ").all() and 0 < holdings.weight.sum() <= 1
+
+
+# --- pure pieces ------------------------------------------------------------------------------------------------
+
+
+def test_throttle_spaces_requests():
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    throttle = Throttle(2.0, clock=lambda: now[0], sleep=sleep)
+    throttle.wait(1)
+    throttle.wait(4)  # a 4-ticker download
+    throttle.wait(1)
+    assert slept == [0.5, 2.0]
+
+
+def test_backoff_is_exponential_jittered_and_capped():
+    import random
+
+    rng = random.Random(3)
+    draws = [backoff_seconds(attempt, 1.0, 10.0, rng) for attempt in range(8)]
+    assert all(0 <= d <= min(10.0, 2 ** a) for a, d in enumerate(draws))
+    assert len(set(draws)) == len(draws)
+
+
+def test_all_nan_tickers():
+    import numpy as np
+    import pandas as pd
+
+    columns = pd.MultiIndex.from_product([["AAPL", "BAD"], ["Open", "Close"]])
+    data = pd.DataFrame([[1.0, 2.0, np.nan, np.nan]], columns=columns)
+    assert all_nan_tickers(data, ["AAPL", "BAD", "ABSENT"]) == ["ABSENT", "BAD"]
+    assert all_nan_tickers(pd.DataFrame(), ["AAPL"]) == ["AAPL"]
+
+
+# --- through the asset ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_failed_on(
+    recorded_yahoo, warehouse, resources, tmp_path, shared_marketdata
+):
+    """QQQ is the only ETF with a recording (2020-01-02): the 14 others come back all-NaN, as a failed ticker does."""
+    import yfinance as yf
+    from dagster import materialize
+
+    from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
+    from resources import MarketDataResource
+    from trendfolio.universe import ALL_ETFS
+
+    _, base = recorded_yahoo
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+
+    class RecordedYahooResource(MarketDataResource):
+        def client(self):
+            return YahooSource(requests_per_second=1000, session=LocalYahooSession(base))
+
+    result = materialize([collected_01_daily_etf_ohlc], partition_key="2020-01-02",
+                         resources={**resources, "market_data": RecordedYahooResource(source="yfinance")})
+    assert result.success
+    stored = warehouse.query("SELECT ticker, trade_date, open, close, adj_close, volume, source "
+                             "FROM collected_01_daily_etf_ohlc")
+    assert len(stored) == 1
+    ticker, day, open_, close, adj_close, volume, source = stored[0]
+    assert (ticker, day, source) == ("QQQ", dt.date(2020, 1, 2), "yfinance")
+    recorded = recorded_rows(shared_marketdata / "gadicc_node-yahoo-finance2", "QQQ")[day]
+    assert (open_, close, adj_close, volume) == pytest.approx(
+        (recorded["open"], recorded["close"], recorded["adj_close"], recorded["volume"]), rel=1e-9)
+    meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
+    assert meta["tickers_missing"].value == sorted(set(ALL_ETFS) - {"QQQ"})
+    assert meta["source"].value == "yfinance"
