@@ -28,6 +28,11 @@ def as_api_role(database_url: str, password: str = API_ROLE_DEFAULT_PASSWORD) ->
     return urlunparse(parsed._replace(netloc=netloc))
 
 
+def api_database_is_external() -> bool:
+    """Whether API_DATABASE_URL names a server someone else runs and migrates."""
+    return bool(os.environ.get("API_DATABASE_URL"))
+
+
 def api_database_url() -> str:
     """API_DATABASE_URL, or the embedded server's warehouse as the read-only role."""
     return os.environ.get("API_DATABASE_URL") or as_api_role(settings.local_database_url())

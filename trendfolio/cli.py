@@ -95,14 +95,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.database import api_database_url
+    from api.database import api_database_is_external, api_database_url
     from trendfolio.migrations import migrate
 
     # The migrations create the read-only role the API connects as; they need the owner's DATABASE_URL. With only
     # API_DATABASE_URL set, the API serves a server someone else migrates.
     if "postgres" in args.external:
         migrate(os.environ["DATABASE_URL"])
-    elif not os.environ.get("API_DATABASE_URL"):
+    elif not api_database_is_external():
         stack.embedded_postgres().start()
         migrate(os.environ["DATABASE_URL"])
     print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard",
