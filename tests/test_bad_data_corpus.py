@@ -135,7 +135,7 @@ def test_every_bad_item_is_dead_lettered_and_every_good_row_kept(warehouse, reso
         for etf in TRENDING:  # stage 3's verdict, set by hand: the corpus needs no Spark
             conn.execute(
                 "INSERT INTO analytics_03_trending_etfs (session_date, ticker, etf_role, adj_close, is_trending, rule,"
-                " source) VALUES (%s, %s, 'sector', 100, true, 'test', 'synthetic')", (SESSION, etf))
+                " selection, source) VALUES (%s, %s, 'sector', 100, true, 'test', 'trending', 'synthetic')", (SESSION, etf))
 
     result = materialize(
         [collected_01_daily_etf_ohlc, collected_04_etf_holdings, collected_06_daily_stock_history],
