@@ -237,21 +237,21 @@ with DAG(
         return run_id
 
     @task(execution_timeout=dt.timedelta(hours=4))
-    def wait_for_dagster_run(run_id: str) -> str:
+    def wait_for_dagster_run(dagster_run_id: str) -> str:  # not `run_id`: TaskFlow reserves it for Airflow's own
         poll_s = float(Variable.get("dagster_poll_seconds", default="15"))
         status = None
         while status not in FINISHED:
             time.sleep(poll_s)
-            run = graphql(RUN_STATUS, {"runId": run_id})["runOrError"]
+            run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
             if run["__typename"] != "Run":
-                raise AirflowFailException(f"Dagster run {run_id}: {run['__typename']}: {run.get('message')}")
+                raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
             if run["status"] != status:
                 status = run["status"]
-                print(f"Dagster run {run_id}: {status}")
+                print(f"Dagster run {dagster_run_id}: {status}")
         if status != "SUCCESS":
-            reasons = "; ".join(failure_messages(run_id)) or "no failure event recorded"
-            raise AirflowFailException(f"Dagster run {run_id} ended {status}: {reasons} "
-                                       f"({dagster_url()}/runs/{run_id})")
+            reasons = "; ".join(failure_messages(dagster_run_id)) or "no failure event recorded"
+            raise AirflowFailException(f"Dagster run {dagster_run_id} ended {status}: {reasons} "
+                                       f"({dagster_url()}/runs/{dagster_run_id})")
         return status
 
     wait_for_dagster_run(launch_dagster_run(nyse_session()))

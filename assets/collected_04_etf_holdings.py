@@ -29,15 +29,14 @@ def collected_04_etf_holdings(
             (start, end),
         ).fetchall()
     source = market_data.client()
-    frames = []
-    for session_date, etf in trending:
-        # Holdings carry the date they were fetched for: Yahoo gives no as-of date of its own.
-        frames.append(source.etf_holdings(etf, session_date).assign(as_of_date=session_date))
-    fetched = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["etf_ticker", "holding_ticker", "holding_name", "weight", "as_of_date"])
-    checked = validate_holdings(fetched)
-    rows = checked.valid.assign(source=source.name)
-    report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    # Holdings carry the date they were fetched for: Yahoo gives no as-of date of its own. Each list is validated on
+    # its own: in a backfill the same ETF's lists of two sessions are not duplicates of each other.
+    checks = [validate_holdings(source.etf_holdings(etf, session_date).assign(as_of_date=session_date))
+              for session_date, etf in trending] or [validate_holdings(pd.DataFrame(
+                  columns=["etf_ticker", "holding_ticker", "holding_name", "weight", "as_of_date"]))]
+    rows = pd.concat([c.valid for c in checks], ignore_index=True).assign(source=source.name)
+    rejected = [rejection for c in checks for rejection in c.rejected]
+    report = ingest(ETF_HOLDINGS, rows, rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name,

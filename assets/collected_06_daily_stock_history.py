@@ -1,12 +1,13 @@
 """Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL."""
 
+import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
-from trendfolio.collect import price_fetch_start
+from trendfolio.collect import held_price_windows, price_fetch_start
 from trendfolio.ingest import ingest
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
@@ -24,10 +25,12 @@ def collected_06_daily_stock_history(
 ) -> MaterializeResult:
     start, end, _ = partition_sessions(context)
     with postgres.connect() as conn:
-        tickers = [row[0] for row in conn.execute(
-            "SELECT DISTINCT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date BETWEEN %s AND %s "
-            "ORDER BY 1", (start, end),
-        ).fetchall()]
+        held = conn.execute(
+            "SELECT DISTINCT as_of_date, holding_ticker FROM collected_04_etf_holdings "
+            "WHERE as_of_date BETWEEN %s AND %s ORDER BY 2, 1", (start, end),
+        ).fetchall()
+        windows = held_price_windows(held, LOOKBACK_SESSIONS)
+        tickers = sorted(windows)
         fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
             if tickers else start
     source = market_data.client()
@@ -35,7 +38,11 @@ def collected_06_daily_stock_history(
     if fetched is None or fetched.empty:
         return MaterializeResult(metadata={"rows_written": 0, "tickers": 0, "source": source.name})
     checked = validate_ohlc(fetched, partition_date=end)
-    rows = checked.valid.assign(source=source.name)
+    # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
+    valid = checked.valid
+    held_for = pd.Series([windows[t][0] <= day <= windows[t][1] for t, day in zip(valid["ticker"], valid["trade_date"])],
+                         index=valid.index, dtype=bool)
+    rows = valid.loc[held_for].assign(source=source.name)
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     missing = sorted(set(tickers) - set(rows["ticker"]))

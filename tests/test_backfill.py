@@ -1,6 +1,7 @@
 """`trendfolio backfill`: a range of sessions as one Dagster run on the Postgres-backed instance, repeatable, and
 equal to one run per session. Real PostgreSQL, broker and Spark; the CLI runs as the user would start it."""
 
+import datetime as dt
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ from orchestration_stack import BIN, OrchestrationStack
 from test_daily_pipeline import TABLES_BY_DATE_COLUMN, snapshot
 
 from assets import ALL_ASSETS
+from trendfolio.collect import held_price_windows
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +58,12 @@ def test_backfill_twice_equals_one_run_per_session(services, warehouse, resource
     for table in TABLES_BY_DATE_COLUMN:
         assert f"{table:36s} started" in output
         assert f"{table:36s} succeeded: 5 partitions materialized" in output
+
+
+def test_held_price_windows_span_the_history_before_the_first_holding_to_the_last():
+    day = dt.date.fromisoformat
+    held = [(day("2026-11-18"), "AAPL"), (day("2026-11-24"), "AAPL"), (day("2026-11-20"), "XOM")]
+    assert held_price_windows(held, 2) == {
+        "AAPL": (day("2026-11-16"), day("2026-11-24")),  # two sessions before 11-18 are 11-16 and 11-17
+        "XOM": (day("2026-11-18"), day("2026-11-20")),
+    }
