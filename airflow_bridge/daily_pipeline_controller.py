@@ -67,7 +67,7 @@ query RunFailures($runId: ID!, $cursor: String) {
       hasMore
       events {
         __typename
-        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
         ... on RunFailureEvent { message }
         ... on RunCanceledEvent { message }
       }
@@ -178,7 +178,10 @@ def failure_messages(run_id: str) -> list[str]:
             return messages + [f"cannot read the run's events: {logs.get('message')}"]
         for event in logs["events"]:
             if event["__typename"] == "ExecutionStepFailureEvent":
-                messages.append(f"step {event['stepKey']} failed: {(event.get('error') or {}).get('message', '')}")
+                # Dagster wraps the asset's exception ("Error occurred while executing op …"): its causes say why.
+                error = event.get("error") or {}
+                chain = [error.get("message", "")] + [cause["message"] for cause in error.get("causes") or []]
+                messages.append(f"step {event['stepKey']} failed: " + " <- ".join(m.strip() for m in chain if m))
             elif event["__typename"] in ("RunFailureEvent", "RunCanceledEvent"):
                 messages.append(event["message"])
         if not logs["hasMore"]:
