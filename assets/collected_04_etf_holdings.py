@@ -1,7 +1,7 @@
 """Stage 4a: the holdings of each session's trending ETFs, through Kafka into PostgreSQL."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.partitions import nyse_sessions, partition_sessions
@@ -38,8 +38,14 @@ def collected_04_etf_holdings(
     rejected = [rejection for c in checks for rejection in c.rejected]
     report = ingest(ETF_HOLDINGS, rows, rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
+    largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)
+    preview = "\n".join(f"| {r.as_of_date} | {r.etf_ticker} | {r.holding_ticker} | {r.weight:.4f} |"
+                         for r in largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30).itertuples())
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name,
                   "trending_etf_sessions": len(trending),
-                  "etfs": sorted({etf for _, etf in trending})}
+                  "etfs": sorted({etf for _, etf in trending}),
+                  "largest_holdings": MetadataValue.md(
+                      f"Largest holdings of the trending ETFs (source: {source.name})\n\n"
+                      f"| as of | ETF | holding | weight |\n|---|---|---|---|\n{preview}")}
     )

@@ -14,6 +14,7 @@ import urllib.request
 
 import exchange_calendars
 import pytest
+from dagster import MarkdownMetadataValue, deserialize_value
 from orchestration_stack import BIN, OrchestrationStack
 
 from trendfolio import settings, stack
@@ -184,10 +185,25 @@ def test_a_session_runs_the_dagster_job_and_fills_the_tables(dagster_services, a
     assert [(status, tags["airflow/dag_id"]) for _, status, tags in runs] == [("SUCCESS", DAG_ID)]
     run_id = runs[0][0]
     assert run_id in done.stdout + done.stderr  # the Airflow log names the Dagster run
-    materialized = orchestration.instance_db.query(
-        "SELECT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
+    events = orchestration.instance_db.query(
+        "SELECT event FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
         (run_id,))
-    assert len(materialized) == 5
+    metadata = {}
+    for (serialized,) in events:
+        materialization = deserialize_value(serialized).dagster_event.event_specific_data.materialization
+        metadata[materialization.asset_key.to_user_string()] = materialization.metadata
+    assert len(metadata) == 5
+    # What a user reads on each materialization in the Dagster UI.
+    for asset, values in metadata.items():
+        assert values["rows_written"].value > 0, asset
+        if asset.startswith("collected"):
+            assert values["kafka_topic"].value.endswith(asset)
+            assert {"dead_letters_validation", "dead_letters_consumer", "kafka_end_offsets"} <= set(values)
+        else:
+            assert values["spark_seconds"].value > 0
+    for asset, preview in [("analytics_03_trending_etfs", "trending"), ("collected_04_etf_holdings", "largest_holdings"),
+                           ("analytics_05_portfolio_allocation", "portfolio_preview")]:
+        assert isinstance(metadata[asset][preview], MarkdownMetadataValue) and SESSION in metadata[asset][preview].value
 
 
 @pytest.mark.integration
