@@ -39,8 +39,9 @@ def collected_04_etf_holdings(
     report = ingest(ETF_HOLDINGS, rows, rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)
+    largest = largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30)
     preview = "\n".join(f"| {r.as_of_date} | {r.etf_ticker} | {r.holding_ticker} | {r.weight:.4f} |"
-                         for r in largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30).itertuples())
+                         for r in largest.itertuples())
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name,
                   "trending_etf_sessions": len(trending),

@@ -40,8 +40,8 @@ def collected_06_daily_stock_history(
     checked = validate_ohlc(fetched, partition_date=end)
     # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
     valid = checked.valid
-    held_for = pd.Series([windows[t][0] <= day <= windows[t][1] for t, day in zip(valid["ticker"], valid["trade_date"])],
-                         index=valid.index, dtype=bool)
+    held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
+                          for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)

@@ -83,7 +83,7 @@ def test_session_from_the_run_time_in_new_york_and_the_holiday_fallback(airflow_
     assert sessions - by_rule == set()
 
 
-# --- end to end: airflow dags test → Dagster GraphQL → daemon → run ------------------------------------------------
+# --- end to end: airflow dags test → Dagster GraphQL → daemon → run ---------------------------------------------
 
 
 def graphql(url: str, query: str) -> dict:
@@ -177,7 +177,8 @@ def test_a_session_runs_the_dagster_job_and_fills_the_tables(dagster_services, a
     assert warehouse.scalar("SELECT count(*) FROM collected_01_daily_etf_ohlc WHERE trade_date = %s", (SESSION,)) == 15
     assert warehouse.scalar("SELECT count(*) FROM analytics_03_trending_etfs WHERE session_date = %s", (SESSION,)) == 15
     assert warehouse.scalar(
-        "SELECT count(DISTINCT horizon) FROM analytics_05_portfolio_allocation WHERE session_date = %s", (SESSION,)) == 3
+        "SELECT count(DISTINCT horizon) FROM analytics_05_portfolio_allocation WHERE session_date = %s",
+        (SESSION,)) == 3
     assert warehouse.scalar("SELECT count(*) FROM collected_06_daily_stock_history WHERE trade_date = %s",
                             (SESSION,)) > 0
 
@@ -201,7 +202,8 @@ def test_a_session_runs_the_dagster_job_and_fills_the_tables(dagster_services, a
             assert {"dead_letters_validation", "dead_letters_consumer", "kafka_end_offsets"} <= set(values)
         else:
             assert values["spark_seconds"].value > 0
-    for asset, preview in [("analytics_03_trending_etfs", "trending"), ("collected_04_etf_holdings", "largest_holdings"),
+    for asset, preview in [("analytics_03_trending_etfs", "trending"),
+                           ("collected_04_etf_holdings", "largest_holdings"),
                            ("analytics_05_portfolio_allocation", "portfolio_preview")]:
         assert isinstance(metadata[asset][preview], MarkdownMetadataValue) and SESSION in metadata[asset][preview].value
 

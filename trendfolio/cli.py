@@ -107,7 +107,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     for line in stack.up(args.external):
         print(line)
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}/dagster.yaml (runs and events in PostgreSQL)")
-    print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs queued runs and backfills; Ctrl-C stops both)")
+    print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs the queued runs; Ctrl-C stops both)")
     daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=settings.REPO_ROOT)
     try:
         return subprocess.call(

@@ -16,7 +16,9 @@ defs = Definitions(
     schedules=[daily_pipeline_at_2130_utc],
     resources={
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
-        "kafka": KafkaResource(bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"), namespace=EnvVar("KAFKA_NAMESPACE")),
+        "kafka": KafkaResource(
+            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"), namespace=EnvVar("KAFKA_NAMESPACE")
+        ),
         "spark": SparkResource(master_url=EnvVar("SPARK_MASTER_URL")),
         "market_data": MarketDataResource(source=EnvVar("TRENDFOLIO_SOURCE")),
     },
