@@ -40,9 +40,11 @@ def airflow_env(home) -> dict:
 @pytest.fixture(scope="module")
 def airflow_config(tmp_path_factory):
     """Airflow reads its configuration when first imported: give this process an AIRFLOW_HOME of its own first."""
-    for name, value in airflow_env(tmp_path_factory.mktemp("airflow_config")).items():
-        if name.startswith("AIRFLOW"):
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in airflow_env(tmp_path_factory.mktemp("airflow_config")).items():
+            if name.startswith("AIRFLOW"):
+                patch.setenv(name, value)
+        yield
 
 
 def test_dagbag_loads_the_controller_at_2130_utc_without_catchup(airflow_config):
