@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -126,18 +127,23 @@ def dagster_services(services, tmp_path_factory):
     try:
         for name, command in commands.items():
             with open(logs[name], "wb") as log:
+                # A session of their own: teardown stops them with their code servers and any run still going.
                 processes[name] = subprocess.Popen(command, cwd=settings.REPO_ROOT, env=orchestration.env,
-                                                   stdout=log, stderr=subprocess.STDOUT)
+                                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_code_location(url, processes["webserver"], logs["webserver"])
         yield orchestration, url
     finally:
         for process in processes.values():
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)
         for process in processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                pass
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # whatever of the group outlived the SIGTERM
+            except ProcessLookupError:
+                pass
         orchestration.close()
 
 
