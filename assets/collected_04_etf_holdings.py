@@ -1,7 +1,15 @@
 """Stage 4a: the holdings of each session's trending ETFs, through Kafka into PostgreSQL."""
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.collection_checks import HOLDINGS_WEIGHTS_AT_MOST_ONE, market_closed
@@ -51,11 +59,18 @@ def collected_04_etf_holdings(
     with postgres.connect() as conn:
         over_one = quality.holdings_over_one(conn, start, end)
     empty = sorted({r.record_key for r in checked.rejected if r.rule == "empty_holdings"})
+    largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)
+    largest = largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30)
+    preview = "\n".join(f"| {r.as_of_date} | {r.etf_ticker} | {r.holding_ticker} | {r.weight:.4f} |"
+                         for r in largest.itertuples())
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name,
                   "trending_etf_sessions": len(trending),
                   "etfs": sorted({etf for _, etf in trending}),
-                  "tickers_missing": empty},
+                  "tickers_missing": empty,
+                  "largest_holdings": MetadataValue.md(
+                      f"Largest holdings of the trending ETFs (source: {source.name})\n\n"
+                      f"| as of | ETF | holding | weight |\n|---|---|---|---|\n{preview}")},
         check_results=[AssetCheckResult(
             check_name=HOLDINGS_WEIGHTS_AT_MOST_ONE, passed=not over_one,
             metadata={"lists_over_one": [f"{etf} {day}: {total}" for etf, day, total in over_one]},

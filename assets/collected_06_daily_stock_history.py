@@ -8,7 +8,7 @@ from assets.collection_checks import market_closed, ohlc_check_results, ohlc_che
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
-from trendfolio.collect import previous_closes, price_fetch_start
+from trendfolio.collect import held_price_windows, previous_closes, price_fetch_start
 from trendfolio.ingest import ingest
 from trendfolio.sources import OHLC_COLUMNS
 from trendfolio.tables import DAILY_STOCK_HISTORY
@@ -33,16 +33,22 @@ def collected_06_daily_stock_history(
     if not sessions:
         return market_closed(start, end, [c.name for c in CHECKS], source.name)
     with postgres.connect() as conn:
-        tickers = [row[0] for row in conn.execute(
-            "SELECT DISTINCT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date BETWEEN %s AND %s "
-            "ORDER BY 1", (start, end),
-        ).fetchall()]
+        held = conn.execute(
+            "SELECT DISTINCT as_of_date, holding_ticker FROM collected_04_etf_holdings "
+            "WHERE as_of_date BETWEEN %s AND %s ORDER BY 2, 1", (start, end),
+        ).fetchall()
+        windows = held_price_windows(held, LOOKBACK_SESSIONS)
+        tickers = sorted(windows)
         fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
             if tickers else start
         before = previous_closes(conn, DAILY_STOCK_HISTORY.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else pd.DataFrame(columns=OHLC_COLUMNS)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
-    rows = checked.valid.assign(source=source.name)
+    # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
+    valid = checked.valid
+    held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
+                          for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
+    rows = valid.loc[held_for].assign(source=source.name)
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:

@@ -76,11 +76,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from trendfolio.backfill import backfill
+    from trendfolio.definitions import defs
+    from trendfolio.migrations import migrate
+
+    if args.end < args.start:
+        print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    for line in stack.up(args.external):
+        print(line)
+    migrate(os.environ["DATABASE_URL"])
+    with DagsterInstance.get() as instance:
+        result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
+                          echo=lambda line: print(line, flush=True))
+    if result is None:
+        return 0
+    if not result.success:
+        print(f"backfill FAILED (run {result.run_id}): the failed step is above; the run's event log is in the "
+              "Dagster UI. Re-running the same range is safe.")
+        return 1
+    print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
     for line in stack.up(args.external):
         print(line)
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}/dagster.yaml (runs and events in PostgreSQL)")
+    print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs the queued runs; Ctrl-C stops both)")
     daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=settings.REPO_ROOT)
     try:
         return subprocess.call(
@@ -122,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run daily_pipeline for one session (default: the latest completed one)")
     p.add_argument("--date", type=dt.date.fromisoformat, help="session date, YYYY-MM-DD")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("backfill", help="run daily_pipeline for every session in [--start, --end] as one run")
+    p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
+    p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
+    p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)

@@ -42,3 +42,16 @@ def previous_closes(conn: psycopg.Connection, table: str, tickers: list[str], be
         (tickers, before, before),
     ).fetchall()
     return dict(rows)
+
+def held_price_windows(
+    held: list[tuple[dt.date, str]], history_sessions: int
+) -> dict[str, tuple[dt.date, dt.date]]:
+    """Per stock, from the (session, stock) pairs it is held on: the dates whose prices the nightly runs of those
+    sessions would store, i.e. from `history_sessions` before the first session it is held to the last one. A backfill
+    keeps only these, so a range run leaves the same rows as one run per session."""
+    first: dict[str, dt.date] = {}
+    last: dict[str, dt.date] = {}
+    for session, stock in held:
+        first[stock] = min(first.get(stock, session), session)
+        last[stock] = max(last.get(stock, session), session)
+    return {stock: (calendar.previous_sessions(first[stock], history_sessions + 1)[0], last[stock]) for stock in first}

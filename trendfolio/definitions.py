@@ -3,7 +3,7 @@
 from dagster import Definitions, EnvVar
 
 from assets import ALL_ASSETS
-from jobs import daily_pipeline
+from jobs import daily_pipeline, daily_pipeline_at_2130_utc
 from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
 from trendfolio import settings
 
@@ -13,9 +13,12 @@ settings.apply_local_defaults()
 defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_pipeline],
+    schedules=[daily_pipeline_at_2130_utc],
     resources={
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
-        "kafka": KafkaResource(bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS")),
+        "kafka": KafkaResource(
+            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"), namespace=EnvVar("KAFKA_NAMESPACE")
+        ),
         "spark": SparkResource(master_url=EnvVar("SPARK_MASTER_URL")),
         "market_data": MarketDataResource(
             source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=EnvVar("TRENDFOLIO_REPLAY_DIR")),

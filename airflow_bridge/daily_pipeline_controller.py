@@ -1,0 +1,260 @@
+"""Airflow 3 DAG `daily_pipeline_controller`: at 21:30 UTC, run Dagster's `daily_pipeline` for the day's NYSE session.
+
+Airflow is the scheduler; Dagster does the work. The DAG
+  1. works out the session explicitly: the run's time in America/New_York, as a calendar date (21:30 UTC is 16:30 EST
+     or 17:30 EDT, after the 16:00 close). Airflow 3's cron timetable sets the logical date to the run's time, where
+     Airflow 2 used the start of the data interval, and a Dagster partition starts at midnight: neither default is
+     the session, so the DAG never relies on one. `dag_run.conf {"session_date": "YYYY-MM-DD"}` overrides it for a
+     manual re-run;
+  2. skips the rest of the run when that date is not an NYSE session (weekend or holiday);
+  3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API;
+  4. waits for the Dagster run to finish and fails (no retry) with the run id and Dagster's failure messages.
+
+Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library (plus
+exchange_calendars when the Airflow environment has it), so the file can be dropped into any Airflow 3 deployment.
+
+Airflow Variables (or AIRFLOW_VAR_<NAME> environment variables):
+  dagster_url           the Dagster webserver, default http://127.0.0.1:3000 (the local `trendfolio ui`)
+  dagster_location      the code location, default `trendfolio` (workspace.yaml)
+  dagster_poll_seconds  how often to ask Dagster for the run's status, default 15
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.request
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import DAG, Variable, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+DAG_ID = "daily_pipeline_controller"
+DAGSTER_JOB = "daily_pipeline"
+DAGSTER_REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+NEW_YORK = ZoneInfo("America/New_York")
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+HTTP_TIMEOUT_S = 60
+
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on Error { message }
+  }
+}
+"""
+RUN_STATUS = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status }
+    ... on Error { message }
+  }
+}
+"""
+RUN_FAILURES = """
+query RunFailures($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events {
+        __typename
+        ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
+        ... on RunFailureEvent { message }
+        ... on RunCanceledEvent { message }
+      }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+
+# --- which day is a session -------------------------------------------------------------------------------------
+
+
+def _easter(year: int) -> dt.date:
+    """Gregorian Easter Sunday (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * l_) // 451
+    month, day = divmod(h + l_ - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
+    """The n-th `weekday` (Monday = 0) of the month; n = -1 is the last one."""
+    if n > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _observed(day: dt.date) -> dt.date:
+    """A holiday on a Saturday is observed the Friday before, on a Sunday the Monday after."""
+    return day + dt.timedelta(days={5: -1, 6: 1}.get(day.weekday(), 0))
+
+
+def nyse_holidays_by_rule(year: int) -> set[dt.date]:
+    """NYSE's regular full-day holidays for `year`. The fallback when exchange_calendars is not installed: it does not
+    know one-off closures (e.g. national days of mourning such as 2025-01-09), which exchange_calendars does."""
+    holidays = {
+        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
+        _nth_weekday(year, 2, 0, 3),  # Washington's Birthday
+        _easter(year) - dt.timedelta(days=2),  # Good Friday
+        _nth_weekday(year, 5, 0, -1),  # Memorial Day
+        _observed(dt.date(year, 7, 4)),
+        _nth_weekday(year, 9, 0, 1),  # Labor Day
+        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
+        _observed(dt.date(year, 12, 25)),
+    }
+    if year >= 2022:
+        holidays.add(_observed(dt.date(year, 6, 19)))  # Juneteenth
+    new_year = dt.date(year, 1, 1)
+    if new_year.weekday() != 5:  # on a Saturday it is not observed: the Friday before ends the previous year
+        holidays.add(_observed(new_year))
+    return holidays
+
+
+def is_nyse_session(day: dt.date) -> bool:
+    try:
+        import exchange_calendars
+    except ImportError:
+        return day.weekday() < 5 and day not in nyse_holidays_by_rule(day.year)
+    return bool(exchange_calendars.get_calendar("XNYS").is_session(day.isoformat()))
+
+
+def session_date_for(moment: dt.datetime) -> dt.date:
+    """The session a run at `moment` is for: its calendar date in New York."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment} has no time zone: cannot tell which day it is in New York")
+    return moment.astimezone(NEW_YORK).date()
+
+
+# --- Dagster's GraphQL API --------------------------------------------------------------------------------------
+
+
+def dagster_url() -> str:
+    return Variable.get("dagster_url", default=DEFAULT_DAGSTER_URL).rstrip("/")
+
+
+def graphql(query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"{dagster_url()}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"Dagster at {dagster_url()} answered HTTP {error.code}: {error.read()[:500]!r}") from error
+    except urllib.error.URLError as error:
+        raise RuntimeError(f"cannot reach Dagster at {dagster_url()} (Variable dagster_url): {error.reason}") from error
+    if body.get("errors"):
+        raise RuntimeError(f"Dagster GraphQL errors: {[e.get('message') for e in body['errors']]}")
+    return body["data"]
+
+
+def failure_messages(run_id: str) -> list[str]:
+    """What Dagster says went wrong: each failed step with its error, then the run's own failure message."""
+    messages, cursor = [], None
+    while True:
+        logs = graphql(RUN_FAILURES, {"runId": run_id, "cursor": cursor})["logsForRun"]
+        if logs["__typename"] != "EventConnection":
+            return messages + [f"cannot read the run's events: {logs.get('message')}"]
+        for event in logs["events"]:
+            if event["__typename"] == "ExecutionStepFailureEvent":
+                # Dagster wraps the asset's exception ("Error occurred while executing op …"): its causes say why.
+                error = event.get("error") or {}
+                chain = [error.get("message", "")] + [cause["message"] for cause in error.get("causes") or []]
+                messages.append(f"step {event['stepKey']} failed: " + " <- ".join(m.strip() for m in chain if m))
+            elif event["__typename"] in ("RunFailureEvent", "RunCanceledEvent"):
+                messages.append(event["message"])
+        if not logs["hasMore"]:
+            return [m.strip() for m in messages]
+        cursor = logs["cursor"]
+
+
+# --- the DAG ----------------------------------------------------------------------------------------------------
+
+with DAG(
+    dag_id=DAG_ID,
+    description="At 21:30 UTC, run Dagster's daily_pipeline for the day's NYSE session (skip non-sessions)",
+    schedule="30 21 * * *",  # UTC: Airflow's default time zone; the DAG pins the session in New York time itself
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,  # missed evenings are backfilled from the CLI (`trendfolio backfill`), not by Airflow
+    max_active_runs=1,
+    default_args={"retries": 0},
+    tags=["trendfolio", "dagster"],
+) as dag:
+
+    @task.short_circuit
+    def nyse_session() -> str | bool:
+        """The session's date (ISO) when the day is an NYSE session; False skips the launch and the wait."""
+        context = get_current_context()
+        dag_run = context["dag_run"]
+        override = (dag_run.conf or {}).get("session_date")
+        if override:
+            session = dt.date.fromisoformat(override)
+        else:
+            # A scheduled run: logical date = run time (21:30 UTC). A manual run may have no logical date: run_after.
+            moment = context.get("logical_date") or dag_run.run_after
+            session = session_date_for(moment)
+        if not is_nyse_session(session):
+            print(f"{session} is not an NYSE session (weekend or holiday): skipping, no Dagster run")
+            return False
+        print(f"session {session}: launching Dagster job {DAGSTER_JOB}")
+        return session.isoformat()
+
+    @task
+    def launch_dagster_run(session: str) -> str:
+        context = get_current_context()
+        location = Variable.get("dagster_location", default="trendfolio")
+        tags = {"dagster/partition": session, "airflow/dag_id": DAG_ID, "airflow/run_id": context["run_id"]}
+        result = graphql(LAUNCH_RUN, {"executionParams": {
+            "selector": {"repositoryLocationName": location, "repositoryName": DAGSTER_REPOSITORY,
+                         "jobName": DAGSTER_JOB},
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            details = result.get("message") or [e["message"] for e in result.get("errors", [])]
+            raise AirflowFailException(f"Dagster refused to launch {DAGSTER_JOB} for {session}: "
+                                       f"{result['__typename']}: {details}")
+        run_id = result["run"]["runId"]
+        print(f"Dagster run {run_id} launched: {dagster_url()}/runs/{run_id}")
+        return run_id
+
+    @task(execution_timeout=dt.timedelta(hours=4))
+    def wait_for_dagster_run(dagster_run_id: str) -> str:  # not `run_id`: TaskFlow reserves it for Airflow's own
+        poll_s = float(Variable.get("dagster_poll_seconds", default="15"))
+        status = None
+        while status not in FINISHED:
+            time.sleep(poll_s)
+            run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
+            if run["__typename"] != "Run":
+                raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
+            if run["status"] != status:
+                status = run["status"]
+                print(f"Dagster run {dagster_run_id}: {status}")
+        if status != "SUCCESS":
+            reasons = "; ".join(failure_messages(dagster_run_id)) or "no failure event recorded"
+            raise AirflowFailException(f"Dagster run {dagster_run_id} ended {status}: {reasons} "
+                                       f"({dagster_url()}/runs/{dagster_run_id})")
+        return status
+
+    wait_for_dagster_run(launch_dagster_run(nyse_session()))

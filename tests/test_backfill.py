@@ -1,0 +1,69 @@
+"""`trendfolio backfill`: a range of sessions as one Dagster run on the Postgres-backed instance, repeatable, and
+equal to one run per session. Real PostgreSQL, broker and Spark; the CLI runs as the user would start it."""
+
+import datetime as dt
+import subprocess
+
+import pytest
+from dagster import materialize
+from orchestration_stack import BIN, OrchestrationStack
+from test_daily_pipeline import TABLES_BY_DATE_COLUMN, snapshot
+
+from assets import ALL_ASSETS
+from trendfolio.collect import held_price_windows
+
+pytestmark = pytest.mark.integration
+
+# Five sessions across a weekend: Wednesday 2026-11-18 to Tuesday 2026-11-24.
+START, END = "2026-11-18", "2026-11-24"
+SESSIONS = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-23", "2026-11-24"]
+
+
+def cli_backfill(stack: OrchestrationStack) -> str:
+    done = subprocess.run([str(BIN / "trendfolio"), "backfill", "--start", START, "--end", END], env=stack.env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_backfill_twice_equals_one_run_per_session(services, warehouse, resources, tmp_path):
+    stack = OrchestrationStack(services.admin_url, services.bootstrap_servers, tmp_path)
+    try:
+        output = cli_backfill(stack)
+        first = snapshot(stack.warehouse)
+        cli_backfill(stack)
+        second = snapshot(stack.warehouse)
+        runs = stack.dagster_runs()
+    finally:
+        stack.close()
+
+    # The reference: one run per session, in order, into another fresh database.
+    for session in SESSIONS:
+        assert materialize(ALL_ASSETS, resources=resources, partition_key=session).success
+    per_session = snapshot(warehouse)
+
+    for table, date_column in TABLES_BY_DATE_COLUMN.items():
+        dates = {row[0].isoformat() for row in warehouse.query(f"SELECT DISTINCT {date_column} FROM {table}")}
+        assert set(SESSIONS) <= dates, f"{table} lacks sessions {set(SESSIONS) - dates}"
+        assert second[table] == first[table], f"{table} changed when the backfill was repeated"
+        assert first[table] == per_session[table], f"{table}: the backfill differs from one run per session"
+
+    # One run per backfill, each for the whole range, recorded in the Postgres-backed instance.
+    assert [status for _, status, _ in runs] == ["SUCCESS", "SUCCESS"]
+    for _, _, tags in runs:
+        assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (START, END)
+
+    # The progress display: every asset starts and succeeds with its five partitions.
+    assert f"backfilling 5 sessions {START} … {END} as one run of daily_pipeline" in output
+    for table in TABLES_BY_DATE_COLUMN:
+        assert f"{table:36s} started" in output
+        assert f"{table:36s} succeeded: 5 partitions materialized" in output
+
+
+def test_held_price_windows_span_the_history_before_the_first_holding_to_the_last():
+    day = dt.date.fromisoformat
+    held = [(day("2026-11-18"), "AAPL"), (day("2026-11-24"), "AAPL"), (day("2026-11-20"), "XOM")]
+    assert held_price_windows(held, 2) == {
+        "AAPL": (day("2026-11-16"), day("2026-11-24")),  # two sessions before 11-18 are 11-16 and 11-17
+        "XOM": (day("2026-11-18"), day("2026-11-20")),
+    }
