@@ -12,11 +12,13 @@ import math
 from dataclasses import dataclass, field
 
 import pandas as pd
+import psycopg
 
 from resources.kafka import KafkaResource
 from resources.postgres import (
     PostgresResource,
     insert_consumer_dead_letter,
+    partition_lock,
     replace_validation_dead_letters,
     upsert_rows,
 )
@@ -66,10 +68,14 @@ def encode(row: dict, partition_date: dt.date, run_id: str) -> bytes:
 
 def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
     """A message back into a typed row; raises ValueError with the reason for anything malformed."""
+    if payload is None:
+        raise ValueError("no value (a tombstone)")
     try:
         envelope = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not JSON we accept: nested too deeply") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("row"), dict):
         raise ValueError("not an envelope with a 'row' object")
     try:
@@ -130,15 +136,41 @@ def ingest(
 ) -> IngestReport:
     records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
                for row in rows[list(table.columns)].to_dict("records")]
-    with postgres.connect() as conn:
-        with conn.transaction():
-            replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
-    report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
-    report.dead_lettered_validation = {}
-    for item in rejected:
-        report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
-    _reconcile(table, rows, postgres)
+    # Two runs of the same session at once would share one consumer group; the second one waits here instead.
+    with partition_lock(postgres, table.name, partition_date.isoformat()):
+        with postgres.connect() as conn:
+            with conn.transaction():
+                replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
+        report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
+        report.dead_lettered_validation = {}
+        for item in rejected:
+            report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
+        _reconcile(table, rows, postgres)
     return report
+
+
+def _text(raw: bytes | None) -> str:
+    """Bytes from the topic as text PostgreSQL accepts: undecodable bytes replaced, NUL spelled out."""
+    return raw.decode(errors="replace").replace("\x00", "\\u0000") if raw else ""
+
+
+def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: list[tuple[dict, object]]):
+    """Upsert the batch; if PostgreSQL refuses it, upsert row by row and return the refused (message, error) pairs,
+    so one row the rules let through but a table constraint refuses cannot stop the consumer."""
+    try:
+        with conn.transaction():
+            upsert_rows(conn, table, [row for row, _ in rows])
+        return len(rows), []
+    except (psycopg.DataError, psycopg.IntegrityError):
+        pass
+    written, refused = 0, []
+    for row, message in rows:
+        try:
+            with conn.transaction():
+                written += upsert_rows(conn, table, [row])
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            refused.append((message, str(error).splitlines()[0]))
+    return written, refused
 
 
 async def _produce_and_consume(
@@ -152,26 +184,30 @@ async def _produce_and_consume(
 
     async def write_batch(messages: list) -> None:
         nonlocal written, consumer_dead_letters
-        good: list[dict] = []
+        good: list[tuple[dict, object]] = []
+        refused: list[tuple[object, tuple[str, str]]] = []
+        for message in messages:
+            try:
+                row, partition_date = decode(table, message.value)
+                problem = row_problem(table, row, partition_date)
+            except ValueError as error:
+                problem = ("malformed_message", str(error))
+            if problem is None:
+                good.append((row, message))
+            else:
+                refused.append((message, problem))
         with postgres.connect() as conn:
             with conn.transaction():
-                for message in messages:
-                    key = message.key.decode(errors="replace") if message.key else ""
-                    try:
-                        row, partition_date = decode(table, message.value)
-                        problem = row_problem(table, row, partition_date)
-                    except ValueError as error:
-                        problem = ("malformed_message", str(error))
-                    if problem is None:
-                        good.append(row)
-                        continue
-                    payload = message.value.decode(errors="replace") if message.value else ""
+                batch_written, constraint_refused = _upsert_or_isolate(conn, table, good)
+                written += batch_written
+                refused += [(message, ("database_constraint", reason)) for message, reason in constraint_refused]
+                for message, (rule, reason) in refused:
                     insert_consumer_dead_letter(
-                        conn, table.name, Rejection(key, problem[0], problem[1], payload), message.partition,
-                        message.offset,
+                        conn, table.name, Rejection(_text(message.key), rule, _text(reason.encode()),
+                                                    _text(message.value)),
+                        message.partition, message.offset,
                     )
-                    consumer_dead_letters += 1
-                written += upsert_rows(conn, table, good)
+                consumer_dead_letters += len(refused)
 
     consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
     return IngestReport(
