@@ -71,8 +71,10 @@ def partition_lock(postgres: PostgresResource, name: str, partition: str, wait_s
         try:
             yield time.monotonic() - began
         finally:
-            if not conn.closed and not conn.broken:
+            try:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (name, partition))
+            except psycopg.OperationalError:
+                pass  # the server went away, and the lock with its session: the body's own error is the one to see
 
 
 def upsert_rows(conn: psycopg.Connection, table: CollectedTable, rows: list[dict]) -> int:

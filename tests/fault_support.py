@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +101,63 @@ def dedicated_postgres(root: Path) -> tuple[stack.EmbeddedPostgres, PostgresReso
     resource = PostgresResource(database_url=url)
     resource.migrate()
     return pg, resource
+
+
+def analytics_table(database_url: str, table: str = "analytics_03_trending_etfs") -> list[tuple]:
+    """An analytics table without its computed_at timestamp, in key order."""
+    with psycopg.connect(database_url) as conn:
+        columns = [row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'computed_at'"
+            " ORDER BY ordinal_position", (table,))]
+        return conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1, 2").fetchall()
+
+
+def trending_frame(spark, postgres: PostgresResource):
+    """analytics_03 for SESSION computed by the real Spark code from synthetic prices loaded straight into PostgreSQL
+    (the collection path is not what these tests break)."""
+    from resources.postgres import upsert_rows
+    from trendfolio.analytics.trending import LOOKBACK_SESSIONS, trend_metrics
+    from trendfolio.spark_io import read_sql
+
+    rows = ohlc_rows(sessions=LOOKBACK_SESSIONS + 2)
+    with postgres.connect() as conn:
+        with conn.transaction():
+            upsert_rows(conn, DAILY_ETF_OHLC, rows[list(DAILY_ETF_OHLC.columns)].to_dict("records"))
+    prices = read_sql(spark, postgres, "SELECT ticker, trade_date, etf_role, adj_close, source "
+                                       "FROM collected_01_daily_etf_ohlc")
+    return trend_metrics(prices, SESSION, SESSION).cache()
+
+
+def revised_and_padded(frame, filler_days: int):
+    """The result with `score` shifted (so a new write is told apart from the old one), plus a copy of it for each of
+    `filler_days` earlier dates: replace_date_range stages every row but keeps only its own range, and the filler
+    makes the JDBC staging write last long enough for a test to break something in its middle."""
+    from pyspark.sql import functions as F
+
+    revised = frame.withColumn("score", F.col("score") + 1.0)
+    days_back = frame.sparkSession.range(1, filler_days + 1).select(F.col("id").cast("int").alias("days_back"))
+    filler = (revised.crossJoin(days_back)
+              .withColumn("session_date", F.date_sub("session_date", F.col("days_back"))).drop("days_back"))
+    return revised.unionByName(filler)
+
+
+def when_staging(database_url: str, action, *args, timeout_s: float = 180.0) -> threading.Thread:
+    """Run `action(*args)` in a thread as soon as Spark is inserting into a staging table (seen in pg_stat_activity).
+    The thread records what happened in its `.fired` attribute."""
+    def wait_then_act():
+        deadline = time.monotonic() + timeout_s
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO stage\\_%%'"
+                                " AND pid <> pg_backend_pid()").fetchone()[0]:
+                    break
+                time.sleep(0.02)
+            else:
+                return
+        thread.fired = time.monotonic()
+        action(*args)
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.fired = None
+    thread.start()
+    return thread
