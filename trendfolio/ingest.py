@@ -39,6 +39,7 @@ class IngestReport:
     dead_lettered_validation: dict[str, int]
     dead_lettered_consumer: int
     offsets: dict[int, int] = field(default_factory=dict)
+    lock_wait_s: float = 0.0  # time spent waiting for another run of the same table and partition
 
     def metadata(self) -> dict:
         return {
@@ -49,6 +50,7 @@ class IngestReport:
             "dead_letters_consumer": self.dead_lettered_consumer,
             "kafka_topic": self.topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+            "partition_lock_wait_s": round(self.lock_wait_s, 3),
         }
 
 
@@ -137,11 +139,12 @@ def ingest(
     records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
                for row in rows[list(table.columns)].to_dict("records")]
     # Two runs of the same session at once would share one consumer group; the second one waits here instead.
-    with partition_lock(postgres, table.name, partition_date.isoformat()):
+    with partition_lock(postgres, table.name, partition_date.isoformat()) as lock_wait_s:
         with postgres.connect() as conn:
             with conn.transaction():
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
         report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
+        report.lock_wait_s = lock_wait_s
         report.dead_lettered_validation = {}
         for item in rejected:
             report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
