@@ -46,11 +46,11 @@ class KafkaResource(ConfigurableResource):
         return f"{self.namespace}.{table_name}.writer"
 
     def _unavailable(self, what: str, error: BaseException | None = None) -> BrokerUnavailable:
-        why = f": {error}" if error is not None and str(error) else ""
-        return BrokerUnavailable(
-            f"KAFKA_BOOTSTRAP_SERVERS: the Kafka broker at {self.bootstrap_servers} did not answer "
-            f"while {what} (timeout {self.operation_timeout_s:.0f} s){why}"
-        )
+        if error is None:
+            return BrokerUnavailable(f"KAFKA_BOOTSTRAP_SERVERS: the Kafka broker at {self.bootstrap_servers} did not "
+                                     f"answer within {self.operation_timeout_s:.0f} s while {what}")
+        return BrokerUnavailable(f"KAFKA_BOOTSTRAP_SERVERS: the Kafka broker at {self.bootstrap_servers} failed "
+                                 f"while {what}: {error}")
 
     async def _bounded(self, awaitable, what: str):
         """`awaitable` within operation_timeout_s, or BrokerUnavailable that names the broker and the step."""
@@ -70,6 +70,15 @@ class KafkaResource(ConfigurableResource):
                                    self.operation_timeout_s)
         except (asyncio.TimeoutError, KafkaError, OSError):
             pass
+
+    async def check(self) -> None:
+        """Connect and fetch the cluster metadata once: BrokerUnavailable when nobody answers."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
+                                    request_timeout_ms=int(self.operation_timeout_s * 1000))
+        try:
+            await self._bounded(producer.start(), "connecting")
+        finally:
+            await self._close(producer)
 
     async def ensure_topic(self, topic: str) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
