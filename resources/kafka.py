@@ -68,8 +68,8 @@ class KafkaResource(ConfigurableResource):
         try:
             await asyncio.wait_for(client.stop() if hasattr(client, "stop") else client.close(),
                                    self.operation_timeout_s)
-        except (asyncio.TimeoutError, KafkaError, OSError):
-            pass
+        except (asyncio.TimeoutError, asyncio.CancelledError, KafkaError, OSError):
+            pass  # a request the bounded call cancelled can surface here as CancelledError
 
     async def check(self) -> None:
         """Connect and fetch the cluster metadata once: BrokerUnavailable when nobody answers."""
@@ -105,8 +105,21 @@ class KafkaResource(ConfigurableResource):
                                     request_timeout_ms=int(self.operation_timeout_s * 1000))
         try:
             await self._bounded(producer.start(), "starting the producer")
-            pending = [await self._bounded(producer.send(topic, key=key, value=value), f"producing to {topic}")
-                       for key, value in records]
+            # A dead broker lets batches expire one request timeout at a time while later sends still find buffer
+            # space: stop at the first failed delivery instead of walking through every record.
+            failures: list[BaseException] = []
+
+            def note_failure(future: asyncio.Future) -> None:
+                if not future.cancelled() and future.exception() is not None:
+                    failures.append(future.exception())
+
+            pending = []
+            for key, value in records:
+                if failures:
+                    raise self._unavailable(f"producing to {topic}", failures[0])
+                future = await self._bounded(producer.send(topic, key=key, value=value), f"producing to {topic}")
+                future.add_done_callback(note_failure)
+                pending.append(future)
             ends: dict[int, int] = {}
             for metadata in await self._bounded(asyncio.gather(*pending), f"waiting for acks=all from {topic}"):
                 ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)

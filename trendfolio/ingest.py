@@ -152,9 +152,13 @@ def ingest(
     return report
 
 
-def _text(raw: bytes | None) -> str:
-    """Bytes from the topic as text PostgreSQL accepts: undecodable bytes replaced, NUL spelled out."""
-    return raw.decode(errors="replace").replace("\x00", "\\u0000") if raw else ""
+def _text(raw: bytes | str | None) -> str:
+    """Bytes from the topic (or a reason quoting them) as text PostgreSQL accepts: undecodable bytes replaced, NUL
+    spelled out."""
+    if not raw:
+        return ""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return text.replace("\x00", "\\u0000")
 
 
 def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: list[tuple[dict, object]]):
@@ -206,7 +210,7 @@ async def _produce_and_consume(
                 refused += [(message, ("database_constraint", reason)) for message, reason in constraint_refused]
                 for message, (rule, reason) in refused:
                     insert_consumer_dead_letter(
-                        conn, table.name, Rejection(_text(message.key), rule, _text(reason.encode()),
+                        conn, table.name, Rejection(_text(message.key), rule, _text(reason),
                                                     _text(message.value)),
                         message.partition, message.offset,
                     )
