@@ -170,10 +170,10 @@ class KafkaResource(ConfigurableResource):
                     if time.monotonic() - last_progress > self.operation_timeout_s:
                         raise self._unavailable(f"fetching from {topic} with records still unread {behind}")
                     continue
-                last_progress = time.monotonic()
                 await handle_batch(messages)
                 offsets = {tp: tp_messages[-1].offset + 1 for tp, tp_messages in fetched.items() if tp_messages}
                 await self._bounded(consumer.commit(offsets), f"committing offsets of {topic}")
+                last_progress = time.monotonic()  # after the write: a slow database is not a silent broker
                 committed.update({tp.partition: offset for tp, offset in offsets.items()})
                 records += len(messages)
                 batches += 1
