@@ -8,9 +8,10 @@ import threading
 import time
 import uuid
 
+import psycopg
 import pytest
 
-from fault_support import compare, expected_ohlc, kill_broker, ohlc_rows, ohlc_table, record_summary, trials, SESSION
+from fault_support import SESSION, compare, expected_ohlc, kill_broker, ohlc_rows, ohlc_table, record_summary, trials
 from resources import KafkaResource, PostgresResource
 from resources.kafka import BrokerUnavailable
 from trendfolio import settings, stack
@@ -28,7 +29,7 @@ def _ingest(rows, kafka, postgres):
 
 
 def _truncate(warehouse):
-    with __import__("psycopg").connect(warehouse.database_url) as conn:
+    with psycopg.connect(warehouse.database_url) as conn:
         conn.execute(f"TRUNCATE {DAILY_ETF_OHLC.name}, ops_dead_letters")
 
 

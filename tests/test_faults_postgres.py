@@ -62,11 +62,11 @@ def test_restart_during_an_upsert_rolls_back_and_keeps_the_previous_rows(clean):
     before = ohlc_table(postgres.database_url)
     revised = rows.assign(close=rows["close"] * 1.001, high=rows["high"] * 1.01)
 
-    conn = psycopg.connect(postgres.database_url)
-    with conn.transaction() as _, pytest.raises(psycopg.OperationalError):
-        upsert_rows(conn, DAILY_ETF_OHLC, revised.to_dict("records"))
-        restart_postgres(pg)
-        conn.execute("SELECT 1")  # the commit never reaches the server
+    conn = psycopg.connect(postgres.database_url)  # not autocommit: the upsert opens a transaction
+    upsert_rows(conn, DAILY_ETF_OHLC, revised.to_dict("records"))
+    restart_postgres(pg)
+    with pytest.raises(psycopg.OperationalError):
+        conn.commit()
     conn.close()
     assert ohlc_table(postgres.database_url) == before
 
