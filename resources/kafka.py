@@ -39,6 +39,12 @@ class KafkaResource(ConfigurableResource):
     # aiokafka retries a dead broker forever; every broker call and every stretch without a record is cut off here.
     operation_timeout_s: float = 30.0
 
+    def setup_for_execution(self, context) -> None:
+        """An unreachable broker fails the run at resource start, in one line, not in the middle of an asset."""
+        from trendfolio.preflight import check_broker
+
+        check_broker(self.bootstrap_servers, self.operation_timeout_s)
+
     def topic_for(self, table_name: str) -> str:
         return f"{self.namespace}.{table_name}"
 

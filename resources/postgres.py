@@ -31,6 +31,12 @@ class PostgresResource(ConfigurableResource):
 
     database_url: str
 
+    def setup_for_execution(self, context) -> None:
+        """A wrong DATABASE_URL fails the run at resource start, in one line, not in the middle of an asset."""
+        from trendfolio.preflight import check_database
+
+        check_database(self.database_url)
+
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         with psycopg.connect(self.database_url, connect_timeout=10) as conn:

@@ -73,3 +73,23 @@ def test_a_wrong_setting_stops_the_run_with_one_line_naming_it(services, tmp_pat
     assert lines[0].startswith("trendfolio: ") and expected in lines[0], lines[0]
     assert "not-the-password" not in result.stderr + result.stdout
     assert "running daily_pipeline" not in result.stdout, "the job started anyway"
+
+
+def test_a_run_with_a_wrong_password_fails_at_resource_start(warehouse, resources):
+    """The same check when a run starts without the CLI (the Dagster UI, the Airflow bridge): resource setup fails
+    with the one line, before any asset step."""
+    from dagster import materialize
+
+    from assets import ALL_ASSETS
+    from resources import PostgresResource
+
+    broken = {**resources, "postgres": PostgresResource(database_url=_wrong_password(warehouse.database_url))}
+    result = materialize(ALL_ASSETS, resources=broken, partition_key=SESSION.isoformat(), raise_on_error=False)
+    assert not result.success
+    events = {event.event_type_value: event for event in result.all_events}
+    assert "RESOURCE_INIT_FAILURE" in events and "STEP_START" not in events, sorted(events)
+    error = events["RESOURCE_INIT_FAILURE"].event_specific_data.error
+    assert error.cls_name == "StackError"
+    assert error.message.startswith('trendfolio.stack.StackError: DATABASE_URL: password authentication failed for '
+                                    'user "trendfolio"'), error.message
+    assert "not-the-password" not in error.message and error.message.count("\n") <= 1
