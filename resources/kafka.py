@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from dagster import ConfigurableResource
 
 # A batch handler writes the records to the database and returns only after its commit; offsets are committed after it.
@@ -36,8 +36,14 @@ class KafkaResource(ConfigurableResource):
     topic_partitions: int = 3
     replication_factor: int = 1
     consume_timeout_s: float = 120.0
-    # aiokafka waits for a group coordinator forever: a broker gone mid-run must fail the run, not hang it.
-    commit_timeout_s: float = 30.0
+    # aiokafka retries a dead broker forever; every broker call and every stretch without a record is cut off here.
+    operation_timeout_s: float = 30.0
+
+    def setup_for_execution(self, context) -> None:
+        """An unreachable broker fails the run at resource start, in one line, not in the middle of an asset."""
+        from trendfolio.preflight import check_broker
+
+        check_broker(self.bootstrap_servers, self.operation_timeout_s)
 
     def topic_for(self, table_name: str) -> str:
         return f"{self.namespace}.{table_name}"
@@ -45,39 +51,87 @@ class KafkaResource(ConfigurableResource):
     def group_for(self, table_name: str) -> str:
         return f"{self.namespace}.{table_name}.writer"
 
+    def _unavailable(self, what: str, error: BaseException | None = None) -> BrokerUnavailable:
+        if error is None:
+            return BrokerUnavailable(f"KAFKA_BOOTSTRAP_SERVERS: the Kafka broker at {self.bootstrap_servers} did not "
+                                     f"answer within {self.operation_timeout_s:.0f} s while {what}")
+        return BrokerUnavailable(f"KAFKA_BOOTSTRAP_SERVERS: the Kafka broker at {self.bootstrap_servers} failed "
+                                 f"while {what}: {error}")
+
+    async def _bounded(self, awaitable, what: str):
+        """`awaitable` within operation_timeout_s, or BrokerUnavailable that names the broker and the step."""
+        try:
+            return await asyncio.wait_for(awaitable, self.operation_timeout_s)
+        except asyncio.TimeoutError:
+            raise self._unavailable(what) from None
+        except TopicAlreadyExistsError:
+            raise
+        except KafkaError as error:
+            raise self._unavailable(what, error) from error
+
+    async def _close(self, client) -> None:
+        """Stop a client without hiding the error that got us here; a dead broker must not hang the stop either."""
+        try:
+            await asyncio.wait_for(client.stop() if hasattr(client, "stop") else client.close(),
+                                   self.operation_timeout_s)
+        except (asyncio.TimeoutError, asyncio.CancelledError, KafkaError, OSError):
+            pass  # a request the bounded call cancelled can surface here as CancelledError
+
+    async def check(self) -> None:
+        """Connect and fetch the cluster metadata once: BrokerUnavailable when nobody answers."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
+                                    request_timeout_ms=int(self.operation_timeout_s * 1000))
+        try:
+            await self._bounded(producer.start(), "connecting")
+        finally:
+            await self._close(producer)
+
     async def ensure_topic(self, topic: str) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=15000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+                                    request_timeout_ms=int(self.operation_timeout_s * 1000))
         try:
-            await admin.start()
-        except KafkaConnectionError as error:
-            raise BrokerUnavailable(
-                f"cannot reach the Kafka broker at {self.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS): {error}"
-            ) from error
-        try:
-            if topic not in await admin.list_topics():
+            await self._bounded(admin.start(), "connecting the admin client")
+            if topic not in await self._bounded(admin.list_topics(), "listing topics"):
                 try:
-                    await admin.create_topics(
-                        [NewTopic(topic, num_partitions=self.topic_partitions,
-                                  replication_factor=self.replication_factor)]
+                    await self._bounded(
+                        admin.create_topics(
+                            [NewTopic(topic, num_partitions=self.topic_partitions,
+                                      replication_factor=self.replication_factor)]
+                        ),
+                        f"creating topic {topic}",
                     )
                 except TopicAlreadyExistsError:
                     pass
         finally:
-            await admin.close()
+            await self._close(admin)
 
     async def produce(self, topic: str, records: list[tuple[bytes, bytes]]) -> dict[int, int]:
         """Send (key, value) records with acks=all; returns, per partition, the offset after the last one written."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=5)
-        await producer.start()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=5,
+                                    request_timeout_ms=int(self.operation_timeout_s * 1000))
         try:
-            pending = [await producer.send(topic, key=key, value=value) for key, value in records]
-            await producer.flush()
+            await self._bounded(producer.start(), "starting the producer")
+            # A dead broker lets batches expire one request timeout at a time while later sends still find buffer
+            # space: stop at the first failed delivery instead of walking through every record.
+            failures: list[BaseException] = []
+
+            def note_failure(future: asyncio.Future) -> None:
+                if not future.cancelled() and future.exception() is not None:
+                    failures.append(future.exception())
+
+            pending = []
+            for key, value in records:
+                if failures:
+                    raise self._unavailable(f"producing to {topic}", failures[0])
+                future = await self._bounded(producer.send(topic, key=key, value=value), f"producing to {topic}")
+                future.add_done_callback(note_failure)
+                pending.append(future)
             ends: dict[int, int] = {}
-            for metadata in await asyncio.gather(*pending):
+            for metadata in await self._bounded(asyncio.gather(*pending), f"waiting for acks=all from {topic}"):
                 ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
             return ends
         finally:
-            await producer.stop()
+            await self._close(producer)
 
     async def consume_until(
         self, topic: str, group_id: str, targets: dict[int, int], handle_batch: BatchHandler
@@ -95,42 +149,40 @@ class KafkaResource(ConfigurableResource):
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        await consumer.start()
         records = batches = 0
         committed: dict[int, int] = {}
         try:
+            await self._bounded(consumer.start(), "starting the consumer")
             partitions = [TopicPartition(topic, p) for p in sorted(targets)]
             consumer.assign(partitions)
             deadline = time.monotonic() + self.consume_timeout_s
+            last_progress = time.monotonic()
             while True:
-                positions = {tp.partition: await consumer.position(tp) for tp in partitions}
+                positions = {tp.partition: await self._bounded(consumer.position(tp), f"reading offsets of {topic}")
+                             for tp in partitions}
                 if all(positions[p] >= target for p, target in targets.items()):
                     break
+                behind = {p: targets[p] - positions[p] for p in targets if positions[p] < targets[p]}
                 if time.monotonic() > deadline:
-                    behind = {p: targets[p] - positions[p] for p in targets if positions[p] < targets[p]}
                     raise TimeoutError(
                         f"{topic}: gave up after {self.consume_timeout_s:.0f} s with records still unread "
                         f"(partition: missing count) {behind}"
                     )
-                fetched = await consumer.getmany(timeout_ms=500, max_records=10000)
+                fetched = await self._bounded(consumer.getmany(timeout_ms=500, max_records=10000),
+                                              f"fetching from {topic}")
                 messages = [m for tp_messages in fetched.values() for m in tp_messages]
                 if not messages:
+                    # The records were acknowledged before we started reading: a live broker hands them over.
+                    if time.monotonic() - last_progress > self.operation_timeout_s:
+                        raise self._unavailable(f"fetching from {topic} with records still unread {behind}")
                     continue
                 await handle_batch(messages)
                 offsets = {tp: tp_messages[-1].offset + 1 for tp, tp_messages in fetched.items() if tp_messages}
-                try:
-                    await asyncio.wait_for(consumer.commit(offsets), timeout=self.commit_timeout_s)
-                except asyncio.TimeoutError:
-                    raise BrokerUnavailable(
-                        f"{topic}: could not commit offsets {offsets} within {self.commit_timeout_s:.0f} s; the batch "
-                        "is in PostgreSQL and a re-run re-delivers it harmlessly (upsert by key)"
-                    ) from None
+                await self._bounded(consumer.commit(offsets), f"committing offsets of {topic}")
+                last_progress = time.monotonic()  # after the write: a slow database is not a silent broker
                 committed.update({tp.partition: offset for tp, offset in offsets.items()})
                 records += len(messages)
                 batches += 1
         finally:
-            try:
-                await asyncio.wait_for(consumer.stop(), timeout=self.commit_timeout_s)
-            except asyncio.TimeoutError:
-                pass  # the broker is gone; there is nothing left to close cleanly
+            await self._close(consumer)
         return ConsumeReport(records=records, batches=batches, committed=committed)

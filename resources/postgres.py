@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -30,6 +31,12 @@ class PostgresResource(ConfigurableResource):
 
     database_url: str
 
+    def setup_for_execution(self, context) -> None:
+        """A wrong DATABASE_URL fails the run at resource start, in one line, not in the middle of an asset."""
+        from trendfolio.preflight import check_database
+
+        check_database(self.database_url)
+
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
         with psycopg.connect(self.database_url, connect_timeout=10) as conn:
@@ -46,6 +53,34 @@ class PostgresResource(ConfigurableResource):
             user=unquote(parsed.username or ""),
             password=unquote(parsed.password or ""),
         )
+
+
+class PartitionBusy(RuntimeError):
+    """Another run kept the same table and partition locked for longer than we were willing to wait."""
+
+
+@contextmanager
+def partition_lock(postgres: PostgresResource, name: str, partition: str, wait_s: float = 1800.0) -> Iterator[float]:
+    """Serialize the writers of one table and partition across runs and processes: a PostgreSQL advisory lock on
+    (name, partition), held on a connection of its own for the whole body. Two runs of the same session then write one
+    after the other, and the second finds what the first wrote instead of interleaving with it. Yields the seconds
+    spent waiting for the lock."""
+    began = time.monotonic()
+    with psycopg.connect(postgres.database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"SET lock_timeout = {int(wait_s * 1000)}")
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (name, partition))
+        except psycopg.errors.LockNotAvailable:
+            raise PartitionBusy(
+                f"{name} {partition}: another run has held its lock for over {wait_s:.0f} s"
+            ) from None
+        try:
+            yield time.monotonic() - began
+        finally:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (name, partition))
+            except psycopg.OperationalError:
+                pass  # the server went away, and the lock with its session: the body's own error is the one to see
 
 
 def upsert_rows(conn: psycopg.Connection, table: CollectedTable, rows: list[dict]) -> int:
@@ -65,6 +100,7 @@ def upsert_rows(conn: psycopg.Connection, table: CollectedTable, rows: list[dict
         f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
         f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}, collected_at = now()"
     )
+    conn.execute(f"DROP TABLE {stage}")  # a second call in the same transaction must not insert these rows again
     return len(latest)
 
 

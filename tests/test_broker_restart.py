@@ -43,7 +43,7 @@ def dedicated_broker(tmp_path):
 def test_a_broker_restart_mid_ingest_then_a_rerun_gives_exactly_the_rows(warehouse, resources, dedicated_broker):
     bootstrap = f"127.0.0.1:{dedicated_broker.port}"
     flaky = BrokerDiesAfterFirstBatch(bootstrap_servers=bootstrap, namespace=warehouse.namespace,
-                                      consume_timeout_s=20, commit_timeout_s=5)
+                                      consume_timeout_s=20, operation_timeout_s=5)
     first = materialize([collected_01_daily_etf_ohlc], resources={**resources, "kafka": flaky},
                         partition_key=SESSION.isoformat(), raise_on_error=False)
     assert not first.success

@@ -47,10 +47,7 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
-    from trendfolio.definitions import defs
-    from trendfolio.migrations import migrate
+    from trendfolio import preflight
 
     day = args.date or calendar.latest_completed_session()
     if not calendar.is_session(day):
@@ -58,6 +55,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     for line in stack.up(args.external):
         print(line)
+    for line in preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
+        print(line)
+
+    from dagster import DagsterInstance
+
+    from trendfolio.definitions import defs
+    from trendfolio.migrations import migrate
+
     migrate(os.environ["DATABASE_URL"])
     print(f"running daily_pipeline for {day} (source: {os.environ['TRENDFOLIO_SOURCE']}) ...", flush=True)
     result = defs.resolve_job_def("daily_pipeline").execute_in_process(

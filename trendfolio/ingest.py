@@ -12,11 +12,13 @@ import math
 from dataclasses import dataclass, field
 
 import pandas as pd
+import psycopg
 
 from resources.kafka import KafkaResource
 from resources.postgres import (
     PostgresResource,
     insert_consumer_dead_letter,
+    partition_lock,
     replace_validation_dead_letters,
     upsert_rows,
 )
@@ -42,6 +44,7 @@ class IngestReport:
     offsets: dict[int, int] = field(default_factory=dict)
     dead_letter_topic: str = ""
     consumer_dead_letters_by_rule: dict[str, int] = field(default_factory=dict)
+    lock_wait_s: float = 0.0  # time spent waiting for another run of the same table and partition
 
     def metadata(self) -> dict:
         return {
@@ -54,6 +57,7 @@ class IngestReport:
             "kafka_topic": self.topic,
             "kafka_dead_letter_topic": self.dead_letter_topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+            "partition_lock_wait_s": round(self.lock_wait_s, 3),
         }
 
 
@@ -73,10 +77,14 @@ def encode(row: dict, partition_date: dt.date, run_id: str) -> bytes:
 
 def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
     """A message back into a typed row; raises ValueError with the reason for anything malformed."""
+    if payload is None:
+        raise ValueError("no value (a tombstone)")
     try:
         envelope = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not JSON we accept: nested too deeply") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("row"), dict):
         raise ValueError("not an envelope with a 'row' object")
     try:
@@ -112,9 +120,11 @@ def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
     return row, partition_date
 
 
-def printable_payload(value: bytes | None) -> str:
-    """The raw bytes as text PostgreSQL can store: bytes that are not UTF-8 and NULs are escaped, not lost."""
-    return (value or b"").decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+def printable_payload(value: bytes | str | None) -> str:
+    """Raw bytes (or a reason quoting them) as text PostgreSQL can store: bytes that are not UTF-8 and NULs are
+    escaped, not lost."""
+    text = (value or b"").decode("utf-8", errors="backslashreplace") if not isinstance(value, str) else value
+    return text.replace("\x00", "\\x00")
 
 
 def dead_letter_message(
@@ -150,15 +160,37 @@ def ingest(
 ) -> IngestReport:
     records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
                for row in rows[list(table.columns)].to_dict("records")]
-    with postgres.connect() as conn:
-        with conn.transaction():
-            replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
-    report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
-    report.dead_lettered_validation = {}
-    for item in rejected:
-        report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
-    _reconcile(table, rows, postgres)
+    # Two runs of the same session at once would share one consumer group; the second one waits here instead.
+    with partition_lock(postgres, table.name, partition_date.isoformat()) as lock_wait_s:
+        with postgres.connect() as conn:
+            with conn.transaction():
+                replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
+        report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
+        report.lock_wait_s = lock_wait_s
+        report.dead_lettered_validation = {}
+        for item in rejected:
+            report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
+        _reconcile(table, rows, postgres)
     return report
+
+
+def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: list[tuple[dict, object]]):
+    """Upsert the batch; if PostgreSQL refuses it, upsert row by row and return the refused (message, error) pairs,
+    so one row the rules let through but a table constraint refuses cannot stop the consumer."""
+    try:
+        with conn.transaction():
+            upsert_rows(conn, table, [row for row, _ in rows])
+        return len(rows), []
+    except (psycopg.DataError, psycopg.IntegrityError):
+        pass
+    written, refused = 0, []
+    for row, message in rows:
+        try:
+            with conn.transaction():
+                written += upsert_rows(conn, table, [row])
+        except (psycopg.DataError, psycopg.IntegrityError) as error:
+            refused.append((message, str(error).splitlines()[0]))
+    return written, refused
 
 
 async def _produce_and_consume(
@@ -173,34 +205,39 @@ async def _produce_and_consume(
 
     async def write_batch(messages: list) -> None:
         nonlocal written
-        good: list[dict] = []
-        refused: list[tuple[bytes, bytes]] = []
+        good: list[tuple[dict, object]] = []
+        refused: list[tuple[object, tuple[str, str]]] = []
+        for message in messages:
+            try:
+                row, partition_date = decode(table, message.value)
+                problem = row_problem(table, row, partition_date)
+            except ValueError as error:
+                problem = ("malformed_message", str(error))
+            if problem is None:
+                good.append((row, message))
+            else:
+                refused.append((message, problem))
+        dead_letters: list[tuple[bytes, bytes]] = []
         with postgres.connect() as conn:
             with conn.transaction():
-                for message in messages:
-                    key = message.key.decode(errors="replace") if message.key else ""
-                    try:
-                        row, partition_date = decode(table, message.value)
-                        problem = row_problem(table, row, partition_date)
-                    except ValueError as error:
-                        problem = ("malformed_message", str(error))
-                    if problem is None:
-                        good.append(row)
-                        continue
+                batch_written, constraint_refused = _upsert_or_isolate(conn, table, good)
+                written += batch_written
+                refused += [(message, ("database_constraint", reason)) for message, reason in constraint_refused]
+                for message, (rule, reason) in refused:
                     payload = printable_payload(message.value)
                     insert_consumer_dead_letter(
-                        conn, table.name, Rejection(key, problem[0], problem[1], payload), message.partition,
-                        message.offset,
+                        conn, table.name,
+                        Rejection(printable_payload(message.key), rule, printable_payload(reason), payload),
+                        message.partition, message.offset,
                     )
-                    consumer_dead_letters[problem[0]] = consumer_dead_letters.get(problem[0], 0) + 1
-                    refused.append((message.key or b"", dead_letter_message(
-                        table.name, topic, message.partition, message.offset, problem, payload)))
-                written += upsert_rows(conn, table, good)
+                    consumer_dead_letters[rule] = consumer_dead_letters.get(rule, 0) + 1
+                    dead_letters.append((message.key or b"", dead_letter_message(
+                        table.name, topic, message.partition, message.offset, (rule, reason), payload)))
         # After the database commit and before the offset commit: a crash in between re-sends the same dead letters
         # to the topic (at least once there), while the table keeps one row per message.
-        if refused:
+        if dead_letters:
             await kafka.ensure_topic(dead_letter_topic)
-            await kafka.produce(dead_letter_topic, refused)
+            await kafka.produce(dead_letter_topic, dead_letters)
 
     consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
     return IngestReport(

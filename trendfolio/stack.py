@@ -226,8 +226,13 @@ class EmbeddedBroker:
 
 def java_major_version(java: str = "java") -> int:
     if shutil.which(java) is None and not os.environ.get("JAVA_HOME"):
-        raise StackError("Java is not installed: Spark needs Java 17 or 21 (Debian: apt-get install openjdk-17-jre-headless)")
+        raise StackError(
+            "Java is not installed (no java on PATH, JAVA_HOME unset): Spark needs Java 17 or 21 "
+            "(Debian: apt-get install openjdk-17-jre-headless)"
+        )
     binary = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else java
+    if os.environ.get("JAVA_HOME") and not Path(binary).is_file():
+        raise StackError(f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java: point it at a Java 17 or 21 install")
     result = subprocess.run([binary, "-version"], capture_output=True, text=True)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr)
     if not match:
