@@ -90,9 +90,12 @@ def test_sixty_replayed_sessions_land_exactly_the_csv_rows(warehouse, replay_run
     for key, weight in expected_holdings.items():
         assert stored_holdings[key] == pytest.approx(weight, rel=1e-12)
 
-    # collected_06: every held stock guydekowski has, from the allocation lookback up to END; the others missing.
-    stock_from = calendar.previous_sessions(START, STOCK_LOOKBACK + 1)[0]
-    held = sorted({holding for _, _, holding in expected_holdings})
+    # collected_06: every held stock guydekowski has, from the allocation lookback before the first session it is held
+    # on to the last one (what one run per session would store); the others missing.
+    held_on: dict[str, list[dt.date]] = {}
+    for _, session, holding in expected_holdings:
+        held_on.setdefault(holding, []).append(session)
+    held = sorted(held_on)
     with_file = [t for t in held if (shared_marketdata / "guydekowski_market-lab" / f"{t.replace('.', '_')}.csv")
                  .is_file()]
     assert len(with_file) >= 5
@@ -101,7 +104,9 @@ def test_sixty_replayed_sessions_land_exactly_the_csv_rows(warehouse, replay_run
     expected_stocks = {}
     for ticker in with_file:
         path = shared_marketdata / "guydekowski_market-lab" / f"{ticker.replace('.', '_')}.csv"
-        for day, values in csv_prices(path, stock_from, END).items():
+        first_held, last_held = min(held_on[ticker]), max(held_on[ticker])
+        stock_from = calendar.previous_sessions(first_held, STOCK_LOOKBACK + 1)[0]
+        for day, values in csv_prices(path, stock_from, last_held).items():
             expected_stocks[(ticker, day)] = values
     assert stored_stocks.keys() == expected_stocks.keys()
     for key, values in expected_stocks.items():
