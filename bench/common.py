@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 import platform
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse, urlunparse
 
+import pandas as pd
 import psutil
 import psycopg
 
@@ -201,40 +203,46 @@ def stopwatch() -> Iterator[list[float]]:
         elapsed[0] = time.perf_counter() - began
 
 
-def tree_rss(root: psutil.Process, extra_pids: tuple[int, ...] = ()) -> int:
-    """Resident memory of a process, all its descendants (the Spark JVM is a child of the Python driver) and any
-    extra processes (the embedded PostgreSQL and broker, which are not our children once daemonized)."""
-    total = 0
-    processes = [root, *root.children(recursive=True)]
-    for pid in extra_pids:
+def _processes(root_pid: int, extra_pids: tuple[int, ...]) -> list[psutil.Process]:
+    """A process, all its descendants (the Spark JVM is a child of the Python driver) and any extra processes with
+    theirs (the embedded PostgreSQL and broker, which are not our children once daemonized)."""
+    found: dict[int, psutil.Process] = {}
+    for pid in (root_pid, *extra_pids):
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(pid)
-            processes += [process, *process.children(recursive=True)]
-    seen = set()
+            for member in (process, *process.children(recursive=True)):
+                found[member.pid] = member
+    return list(found.values())
+
+
+def memory_of(processes: list[psutil.Process]) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in bytes. RSS counts a shared page once per process that maps it (PostgreSQL's
+    shared buffers in every backend); PSS splits it among them, so its sum is the memory the processes really take."""
+    rss = pss = 0
     for process in processes:
-        if process.pid in seen:
-            continue
-        seen.add(process.pid)
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
-    return total
+            info = process.memory_full_info()
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
 class PeakRss:
-    """Samples `tree_rss` every `interval_s` on a thread; `peak` is the largest sample."""
+    """Samples the memory of a process tree (plus extra processes) every `interval_s` on a thread."""
 
-    def __init__(self, extra_pids: tuple[int, ...] = (), interval_s: float = 0.2):
+    def __init__(self, root_pid: int | None = None, extra_pids: tuple[int, ...] = (), interval_s: float = 0.25):
+        self.root_pid = root_pid or os.getpid()
         self.extra_pids = extra_pids
         self.interval_s = interval_s
-        self.peak = 0
+        self.peak_rss = self.peak_pss = 0
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(me, self.extra_pids))
+            rss, pss = memory_of(_processes(self.root_pid, self.extra_pids))
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self.samples += 1
             self._stop.wait(self.interval_s)
 
@@ -245,6 +253,17 @@ class PeakRss:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def copy_frame(database_url: str, table: str, frame: pd.DataFrame, chunk_rows: int = 200_000) -> None:
+    """COPY … FROM STDIN (CSV) of the frame's columns into `table`, in one transaction."""
+    columns = list(frame.columns)
+    with psycopg.connect(database_url) as conn:
+        with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+            for begin in range(0, len(frame), chunk_rows):
+                buffer = io.StringIO()
+                frame.iloc[begin:begin + chunk_rows].to_csv(buffer, header=False, index=False)
+                copy.write(buffer.getvalue())
 
 
 def service_pids(services: Services) -> tuple[int, ...]:

@@ -1,0 +1,64 @@
+"""What a benchmark times in a fresh Python process, so that every measurement starts with a cold JVM like a nightly
+run does. Prints one JSON line: {"seconds": …} for the timed part only (imports excluded on both sides).
+
+    python -m bench.child spark
+    python -m bench.child pipeline --start 2026-11-25 --end 2026-11-25
+
+The pipeline is the `daily_pipeline` job of the code location (trendfolio.definitions), configured from the
+environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, TRENDFOLIO_SOURCE, SPARK_MASTER_URL) exactly as `trendfolio run`
+is; a range of sessions runs as one run through the partition-range tags, as a single-run backfill does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+
+def time_spark_start_stop() -> float:
+    from resources import SparkResource
+
+    began = time.perf_counter()
+    session = SparkResource(master_url=os.environ.get("SPARK_MASTER_URL", "local[2]")).session()
+    session.stop()
+    return time.perf_counter() - began
+
+
+def pipeline_run_tags(start: str, end: str) -> dict[str, str]:
+    """One session runs as its partition; a range as one run over the range (the single-run backfill's tags)."""
+    if start == end:
+        return {}
+    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+
+
+def time_pipeline(start: str, end: str) -> float:
+    from dagster import DagsterInstance
+
+    from trendfolio.definitions import defs
+
+    job = defs.resolve_job_def("daily_pipeline")
+    began = time.perf_counter()
+    result = job.execute_in_process(
+        partition_key=start if start == end else None, tags=pipeline_run_tags(start, end),
+        instance=DagsterInstance.ephemeral(), raise_on_error=True,
+    )
+    elapsed = time.perf_counter() - began
+    if not result.success:
+        raise SystemExit(f"daily_pipeline failed for {start}..{end}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["spark", "pipeline"])
+    parser.add_argument("--start")
+    parser.add_argument("--end")
+    args = parser.parse_args()
+    seconds = time_spark_start_stop() if args.what == "spark" else time_pipeline(args.start, args.end)
+    print(json.dumps({"seconds": seconds}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
