@@ -3,6 +3,7 @@ run does. Prints one JSON line: {"seconds": …} for the timed part only (import
 
     python -m bench.child spark
     python -m bench.child pipeline --start 2026-11-25 --end 2026-11-25
+    python -m bench.child analytics-spark --etfs 200 --stocks 5000 --years 10   (or analytics-pandas)
 
 The pipeline is the `daily_pipeline` job of the code location (trendfolio.definitions), configured from the
 environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, TRENDFOLIO_SOURCE, SPARK_MASTER_URL) exactly as `trendfolio run`
@@ -52,11 +53,22 @@ def time_pipeline(start: str, end: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["spark", "pipeline"])
+    parser.add_argument("what", choices=["spark", "pipeline", "analytics-spark", "analytics-pandas"])
     parser.add_argument("--start")
     parser.add_argument("--end")
+    parser.add_argument("--etfs", type=int)
+    parser.add_argument("--stocks", type=int)
+    parser.add_argument("--years", type=int)
     args = parser.parse_args()
-    seconds = time_spark_start_stop() if args.what == "spark" else time_pipeline(args.start, args.end)
+    if args.what == "spark":
+        seconds = time_spark_start_stop()
+    elif args.what == "pipeline":
+        seconds = time_pipeline(args.start, args.end)
+    else:
+        from bench import analytics_scale
+
+        timed = analytics_scale.time_spark if args.what == "analytics-spark" else analytics_scale.time_pandas
+        seconds = timed(args.etfs, args.stocks, args.years)
     print(json.dumps({"seconds": seconds}), flush=True)
 
 

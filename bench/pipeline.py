@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -120,16 +121,20 @@ def child_environment(services: Services, database_url: str) -> dict[str, str]:
     return env
 
 
-def run_child(services: Services, database_url: str, *args: str) -> ChildRun:
-    """`python -m bench.child ARGS` with the bench's stack; memory sampled over its whole process tree."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.child", *args], env=child_environment(services, database_url),
-        cwd=settings.REPO_ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    with PeakRss(root_pid=process.pid, extra_pids=service_pids(services)) as memory:
-        output, _ = process.communicate()
+def run_child(services: Services, database_url: str, *args: str, with_services: bool = True) -> ChildRun:
+    """`python -m bench.child ARGS` with the bench's stack; memory sampled over its whole process tree, plus the
+    embedded PostgreSQL and broker when `with_services`."""
+    log_path = services.root / f"child-{args[0]}-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.child", *args], env=child_environment(services, database_url),
+            cwd=settings.REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+        )
+        with PeakRss(root_pid=process.pid, extra_pids=service_pids(services) if with_services else ()) as memory:
+            output, _ = process.communicate()
     if process.returncode != 0:
-        raise RuntimeError(f"bench.child {' '.join(args)} failed with exit code {process.returncode}")
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"bench.child {' '.join(args)} failed with exit code {process.returncode}:\n{tail}")
     return ChildRun(json.loads(output.strip().splitlines()[-1])["seconds"], memory.peak_rss, memory.peak_pss)
 
 
