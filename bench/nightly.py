@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from bench.common import GIB, Outcome, Services, gib, seconds, within
-from bench.pipeline import NIGHT, SESSIONS_PER_YEAR, backfill_run, describe_history, nightly_run, spark_start_stop
+from bench.pipeline import NIGHT, ChildRun, SESSIONS_PER_YEAR, backfill_run, describe_history, nightly_run, spark_start_stop
 
 OVERHEAD_TARGET = 3.0
 INCREMENTAL_TARGET = 1.3
@@ -33,6 +33,11 @@ def source_note() -> str:
     return f"source: {source}"
 
 
+def steps(run: ChildRun, prefix: str = "") -> dict[str, str]:
+    """The run's step times as detail rows (the first Spark step includes the session's start)."""
+    return {f"  {prefix}step {name}": duration for name, duration in run.steps.items()}
+
+
 def measure(services: Services, which: set[int]) -> list[Outcome]:
     outcomes = []
     night, one_year = nightly_run(services, SESSIONS_PER_YEAR)
@@ -46,7 +51,8 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             f"wall time of daily_pipeline for one session ({NIGHT}, default universe) against the bare start and "
             "stop of one Spark session, same run",
             ratio, f"≤ {OVERHEAD_TARGET} ×", within(ratio, OVERHEAD_TARGET),
-            {"daily_pipeline, one session": seconds(night.seconds), "Spark start + stop": seconds(spark.seconds)},
+            {"daily_pipeline, one session": seconds(night.seconds), "Spark start + stop": seconds(spark.seconds),
+             **steps(night)},
             notes,
         ))
     if INCREMENTAL in which:
@@ -57,7 +63,7 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             "the same one-session run with 10 years of history in the tables against 1 year, same run",
             ratio, f"≤ {INCREMENTAL_TARGET} ×", within(ratio, INCREMENTAL_TARGET),
             {"one session, 10 years of history": seconds(decade.seconds),
-             "one session, 1 year of history": seconds(night.seconds)},
+             "one session, 1 year of history": seconds(night.seconds), **steps(decade, "10 years: ")},
             notes + [f"ten years: {describe_history(ten_years)} rows"],
         ))
     if BACKFILL in which:
@@ -68,7 +74,7 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             f"a {BACKFILL_SESSIONS}-session backfill (one run, partition-range tags) against a one-session run",
             ratio, f"≤ {BACKFILL_TARGET} ×", within(ratio, BACKFILL_TARGET),
             {f"{BACKFILL_SESSIONS} sessions, one run": seconds(backfill.seconds),
-             "one session": seconds(night.seconds)},
+             "one session": seconds(night.seconds), **steps(backfill, f"{BACKFILL_SESSIONS} sessions: ")},
             notes[:1] + ["the backfill runs through the job's partition-range tags (what a single-run backfill "
                          "launches); issue 5's `trendfolio backfill --start --end` is not on this branch yet"],
         ))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
@@ -106,6 +107,15 @@ class ChildRun:
     seconds: float  # the timed part, as the child measured it
     peak_rss: int  # bytes: the child, its JVM and every other descendant, plus the embedded PostgreSQL and broker
     peak_pss: int  # the same processes' proportional set size: shared pages (PostgreSQL's buffers) counted once
+    steps: dict[str, str] = field(default_factory=dict)  # Dagster's own time per step, from the run's event log
+
+
+STEP_FINISHED = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+(?:ms|s)|[0-9hms]+)')
+
+
+def step_times(log_text: str) -> dict[str, str]:
+    """Each step's duration as Dagster logged it (STEP_SUCCESS), in run order."""
+    return {step: duration for step, duration in STEP_FINISHED.findall(log_text)}
 
 
 def child_environment(services: Services, database_url: str) -> dict[str, str]:
@@ -135,7 +145,8 @@ def run_child(services: Services, database_url: str, *args: str, with_services: 
     if process.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"bench.child {' '.join(args)} failed with exit code {process.returncode}:\n{tail}")
-    return ChildRun(json.loads(output.strip().splitlines()[-1])["seconds"], memory.peak_rss, memory.peak_pss)
+    return ChildRun(json.loads(output.strip().splitlines()[-1])["seconds"], memory.peak_rss, memory.peak_pss,
+                    step_times(log_path.read_text(errors="replace")))
 
 
 def spark_start_stop(services: Services) -> ChildRun:

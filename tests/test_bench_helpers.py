@@ -50,3 +50,9 @@ def test_report_table_and_verdicts():
     assert yahoo_budget.verdict(20, 0, tickers=15, trending_etfs=5)
     assert not yahoo_budget.verdict(21, 0, tickers=15, trending_etfs=5)
     assert not yahoo_budget.verdict(20, 1, tickers=15, trending_etfs=5)
+
+
+def test_step_times_are_read_from_dagsters_event_log():
+    log = ('... - analytics_03_trending_etfs - STEP_SUCCESS - Finished execution of step "analytics_03_trending_etfs" '
+           'in 1m7s.\n... STEP_SUCCESS - Finished execution of step "collected_04_etf_holdings" in 744ms.\n')
+    assert pipeline.step_times(log) == {"analytics_03_trending_etfs": "1m7s", "collected_04_etf_holdings": "744ms"}
