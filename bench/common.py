@@ -104,9 +104,8 @@ def render(outcome: Outcome, started: str, machine_line: str, commit: str) -> st
     return "\n".join(lines).rstrip() + "\n"
 
 
-def report(outcomes: list[Outcome], started: str, machine_line: str, record: bool = True) -> int:
+def report(outcomes: list[Outcome], started: str, machine_line: str, commit: str, record: bool = True) -> int:
     """Print each outcome, append it to RESULTS.md, and return the exit code: 1 when a measured target was missed."""
-    commit = git_commit()
     texts = [render(o, started, machine_line, commit) for o in outcomes]
     for text in texts:
         print(text)
@@ -125,10 +124,10 @@ def report(outcomes: list[Outcome], started: str, machine_line: str, record: boo
 def run_main(benchmark, record: bool = True) -> None:
     """`benchmark(services) -> list[Outcome]` on a private stack; exit non-zero when a target is missed."""
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine_line = machine()
+    machine_line, commit = machine(), git_commit()  # as the run starts: RESULTS.md changes after
     with bench_services() as services:
         outcomes = benchmark(services)
-    sys.exit(report(outcomes, started, machine_line, record))
+    sys.exit(report(outcomes, started, machine_line, commit, record))
 
 
 # --- a private stack ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from bench import analytics_scale, kafka_ingest, nightly, yahoo_budget
-from bench.common import Outcome, bench_services, machine, report
+from bench.common import Outcome, bench_services, git_commit, machine, report
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     skip = {int(n) for n in args.skip.split(",") if n.strip()}
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine_line = machine()
+    machine_line, commit = machine(), git_commit()
     groups = [
         ({2, 3, 4, 6}, lambda services: nightly.measure(services, {2, 3, 4, 6} - skip)),
         ({1}, lambda services: kafka_ingest.measure(services, kafka_ingest.DEFAULT_ROWS, profile=False)),
@@ -41,7 +41,7 @@ def main() -> None:
             traceback.print_exc()
             outcomes += [Outcome(n, "benchmark failed", "see the error", None, "—", False, notes=[repr(error)[:500]])
                          for n in sorted(numbers - skip)]
-    sys.exit(report(sorted(outcomes, key=lambda o: o.number), started, machine_line))
+    sys.exit(report(sorted(outcomes, key=lambda o: o.number), started, machine_line, commit))
 
 
 if __name__ == "__main__":
