@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 
 from bench.common import GIB, Outcome, Services, gib, seconds, within
-from bench.pipeline import NIGHT, ChildRun, SESSIONS_PER_YEAR, backfill_run, describe_history, nightly_run, spark_start_stop
+from bench.pipeline import (
+    NIGHT, SESSIONS_PER_YEAR, ChildRun, backfill_run, describe_history, nightly_run, spark_start_stop,
+)
 
 OVERHEAD_TARGET = 3.0
 INCREMENTAL_TARGET = 1.3

@@ -118,7 +118,9 @@ def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tu
     return None
 
 
-def row_problems(table: CollectedTable, rows: list[dict], partition_dates: list[dt.date]) -> list[tuple[str, str] | None]:
+def row_problems(
+    table: CollectedTable, rows: list[dict], partition_dates: list[dt.date]
+) -> list[tuple[str, str] | None]:
     """`row_problem` for each decoded row; OHLC rows the vectorized pre-check vouches for skip the per-row rules."""
     problems: list[tuple[str, str] | None] = [None] * len(rows)
     vouched = np.zeros(len(rows), dtype=bool)
