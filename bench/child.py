@@ -13,9 +13,11 @@ is; a range of sessions runs as one run through the partition-range tags, as a s
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import time
+import urllib.request
 
 
 def time_spark_start_stop() -> float:
@@ -34,6 +36,30 @@ def pipeline_run_tags(start: str, end: str) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
 
 
+def spark_jobs_summary() -> dict:
+    """Spark's own metrics for the jobs the run left in the process's session (from its UI's REST API): how many jobs,
+    the sum of their durations, and the longest ones with what started them."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None or not session.sparkContext.uiWebUrl:
+        return {}
+    context = session.sparkContext
+    url = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/jobs"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        jobs = json.load(response)
+
+    def seconds(job: dict) -> float:
+        parse = lambda stamp: dt.datetime.strptime(stamp.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+        return (parse(job["completionTime"]) - parse(job["submissionTime"])).total_seconds() \
+            if job.get("completionTime") else 0.0
+
+    timed = sorted(((seconds(job), job.get("name", "")[:80]) for job in jobs), reverse=True)
+    return {"jobs": len(jobs), "job_seconds": round(sum(t for t, _ in timed), 2),
+            "tasks": sum(job.get("numTasks", 0) for job in jobs),
+            "longest": [f"{t:.1f} s {name}" for t, name in timed[:5]]}
+
+
 def time_pipeline(start: str, end: str) -> float:
     from dagster import DagsterInstance
 
@@ -48,7 +74,7 @@ def time_pipeline(start: str, end: str) -> float:
     elapsed = time.perf_counter() - began
     if not result.success:
         raise SystemExit(f"daily_pipeline failed for {start}..{end}")
-    return elapsed
+    return elapsed, spark_jobs_summary()
 
 
 def main() -> None:
@@ -60,16 +86,17 @@ def main() -> None:
     parser.add_argument("--stocks", type=int)
     parser.add_argument("--years", type=int)
     args = parser.parse_args()
+    spark = {}
     if args.what == "spark":
         seconds = time_spark_start_stop()
     elif args.what == "pipeline":
-        seconds = time_pipeline(args.start, args.end)
+        seconds, spark = time_pipeline(args.start, args.end)
     else:
         from bench import analytics_scale
 
         timed = analytics_scale.time_spark if args.what == "analytics-spark" else analytics_scale.time_pandas
         seconds = timed(args.etfs, args.stocks, args.years)
-    print(json.dumps({"seconds": seconds}), flush=True)
+    print(json.dumps({"seconds": seconds, "spark": spark}), flush=True)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,15 @@ def source_note() -> str:
 
 
 def steps(run: ChildRun, prefix: str = "") -> dict[str, str]:
-    """The run's step times as detail rows (the first Spark step includes the session's start)."""
-    return {f"  {prefix}step {name}": duration for name, duration in run.steps.items()}
+    """The run's step times (the first Spark step includes the session's start) and Spark's job metrics as detail
+    rows: the profile that says where a run's time goes."""
+    rows = {f"  {prefix}step {name}": duration for name, duration in run.steps.items()}
+    if run.spark:
+        rows[f"  {prefix}Spark jobs"] = (f"{run.spark['jobs']} jobs, {run.spark['tasks']} tasks, "
+                                         f"{run.spark['job_seconds']} s in jobs")
+        for rank, job in enumerate(run.spark["longest"], 1):
+            rows[f"  {prefix}Spark job #{rank} by time"] = job
+    return rows
 
 
 def measure(services: Services, which: set[int]) -> list[Outcome]:

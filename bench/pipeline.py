@@ -108,6 +108,7 @@ class ChildRun:
     peak_rss: int  # bytes: the child, its JVM and every other descendant, plus the embedded PostgreSQL and broker
     peak_pss: int  # the same processes' proportional set size: shared pages (PostgreSQL's buffers) counted once
     steps: dict[str, str] = field(default_factory=dict)  # Dagster's own time per step, from the run's event log
+    spark: dict = field(default_factory=dict)  # Spark's own job metrics for the run (bench.child.spark_jobs_summary)
 
 
 STEP_FINISHED = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+(?:ms|s)|[0-9hms]+)')
@@ -145,8 +146,9 @@ def run_child(services: Services, database_url: str, *args: str, with_services: 
     if process.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"bench.child {' '.join(args)} failed with exit code {process.returncode}:\n{tail}")
-    return ChildRun(json.loads(output.strip().splitlines()[-1])["seconds"], memory.peak_rss, memory.peak_pss,
-                    step_times(log_path.read_text(errors="replace")))
+    result = json.loads(output.strip().splitlines()[-1])
+    steps = step_times(log_path.read_text(errors="replace"))
+    return ChildRun(result["seconds"], memory.peak_rss, memory.peak_pss, steps, result.get("spark", {}))
 
 
 def spark_start_stop(services: Services) -> ChildRun:
