@@ -17,7 +17,7 @@ class SparkResource(ConfigurableResource):
 
     master_url: str = "local[2]"
     driver_memory: str = "2g"
-    shuffle_partitions: int = 4
+    shuffle_partitions: int = 2
 
     def spark_config(self) -> dict:
         jar = stack.check_spark_prerequisites()["jdbc_jar"] if self.master_url.startswith("local") else stack.jdbc_jar()
@@ -26,6 +26,9 @@ class SparkResource(ConfigurableResource):
             "spark.app.name": "trendfolio",
             "spark.driver.memory": self.driver_memory,
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+            # A night is a few thousand rows: adaptive execution re-plans every stage as a job of its own, which made
+            # one nightly run 39 small Spark jobs instead of 6 (bench/README.md, benchmark 2).
+            "spark.sql.adaptive.enabled": "false",
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.showConsoleProgress": "false",
             "spark.log.structuredLogging.enabled": "false",

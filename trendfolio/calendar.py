@@ -16,6 +16,7 @@ def nyse():
     return xcals.get_calendar("XNYS", start=CALENDAR_START.isoformat())
 
 
+@lru_cache(maxsize=65536)  # validation asks once per row; a run has a few thousand distinct dates at most
 def is_session(day: dt.date) -> bool:
     calendar = nyse()
     if not (calendar.first_session.date() <= day <= calendar.last_session.date()):

@@ -1,0 +1,185 @@
+"""The nightly-run measurements shared by benchmarks 2, 3, 4 and 6: tables pre-loaded with history, the pipeline and a
+bare Spark start timed in fresh processes, peak memory sampled over every process of the run.
+
+One measured night is the session `NIGHT`; the tables hold the synthetic market's history up to the session before
+(what earlier nights would have left), so the run does what a steady-state nightly run does: fetch the trailing
+window, compute, write one session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+import psycopg
+
+from bench.common import PeakRss, Services, copy_frame, service_pids
+from trendfolio import calendar, settings
+from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS
+from trendfolio.sources.synthetic import BENCHMARK_HOLDINGS, SECTOR_HOLDINGS, SyntheticSource
+from trendfolio.universe import ALL_ETFS, BENCHMARK, SECTOR_ETFS, etf_role
+
+NIGHT = dt.date(2026, 11, 25)
+SESSIONS_PER_YEAR = 252
+STOCKS = tuple(sorted({s for members in (*SECTOR_HOLDINGS.values(), *BENCHMARK_HOLDINGS.values()) for s in members}))
+SOURCE = "synthetic"
+
+
+def sessions_before(day: dt.date, count: int) -> list[dt.date]:
+    """The `count` sessions that end the session before `day`."""
+    return calendar.previous_sessions(day, count + 1)[:-1]
+
+
+# --- history in the tables ---------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def _holdings(etf: str, year: int, month: int) -> pd.DataFrame:
+    return SyntheticSource().etf_holdings(etf, dt.date(year, month, 1))  # weights change by month only
+
+
+def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
+    """Every table's rows for the sessions [first, last] as earlier nights would have left them: the synthetic
+    source's prices, trending = 20-session excess return over SPY > 0 (the skeleton rule), the trending ETFs' holdings
+    and an equal-weight portfolio of them per horizon."""
+    source = SyntheticSource()
+    etfs = source.daily_ohlc(list(ALL_ETFS), first, last)
+    etfs = etfs.assign(etf_role=etfs["ticker"].map(etf_role), source=SOURCE)
+    stocks = source.daily_ohlc(list(STOCKS), first, last).assign(source=SOURCE)
+
+    closes = etfs.pivot(index="trade_date", columns="ticker", values="adj_close")
+    excess_20 = (closes / closes.shift(20) - 1).sub(closes[BENCHMARK] / closes[BENCHMARK].shift(20) - 1, axis=0)
+    excess = excess_20.stack(future_stack=True).rename("excess_20").reset_index()
+    trend = etfs[["trade_date", "ticker", "etf_role", "adj_close"]].merge(excess, on=["trade_date", "ticker"])
+    trend = trend.rename(columns={"trade_date": "session_date"}).assign(
+        is_trending=lambda t: (t.etf_role == "sector") & (t.excess_20 > 0), rule="excess_20>0", source=SOURCE)
+
+    leaders = trend.loc[trend.is_trending, ["session_date", "ticker"]].rename(columns={"ticker": "etf_ticker"})
+    leaders = leaders.assign(year=[d.year for d in leaders.session_date], month=[d.month for d in leaders.session_date])
+    lists = pd.concat([_holdings(etf, year, month).assign(year=year, month=month)
+                       for etf, year, month in leaders[["etf_ticker", "year", "month"]].drop_duplicates()
+                       .itertuples(index=False)], ignore_index=True)
+    holdings = leaders.merge(lists, on=["etf_ticker", "year", "month"]).drop(columns=["year", "month"])
+    holdings = holdings.rename(columns={"session_date": "as_of_date"}).assign(source=SOURCE)
+    universe = (holdings.sort_values("etf_ticker").groupby(["as_of_date", "holding_ticker"])["etf_ticker"]
+                .agg(",".join).rename("source_etfs").reset_index())
+    universe["weight"] = 1.0 / universe.groupby("as_of_date")["holding_ticker"].transform("count")
+    universe = universe.rename(columns={"as_of_date": "session_date", "holding_ticker": "ticker"})
+    portfolio = universe.merge(pd.DataFrame({"horizon": PORTFOLIO_HORIZONS}), how="cross").assign(
+        method="equal_weight", prices_as_of=lambda p: p.session_date, holdings_as_of=lambda p: p.session_date,
+        source=SOURCE)
+    return {
+        "collected_01_daily_etf_ohlc": etfs,
+        "collected_06_daily_stock_history": stocks,
+        "analytics_03_trending_etfs": trend,
+        "collected_04_etf_holdings": holdings,
+        "analytics_05_portfolio_allocation": portfolio,
+    }
+
+
+def preload_history(database_url: str, first: dt.date, last: dt.date) -> dict[str, int]:
+    """COPY the history into the (empty, migrated) tables, VACUUM ANALYZE them and CHECKPOINT, so that the measured
+    run finds them as a steady-state database would (not writing hint bits or flushing the load's WAL); returns the
+    rows per table."""
+    counts = {}
+    for table, frame in history_frames(first, last).items():
+        copy_frame(database_url, table, frame)
+        counts[table] = len(frame)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for table in counts:
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("CHECKPOINT")
+    return counts
+
+
+def database_with_history(services: Services, before: dt.date, sessions: int) -> tuple[str, dict[str, int]]:
+    url = services.new_database("bench_night")
+    first, last = sessions_before(before, sessions)[0], sessions_before(before, 1)[0]
+    return url, preload_history(url, first, last)
+
+
+# --- timed runs in fresh processes -------------------------------------------------------------------------------
+@dataclass
+class ChildRun:
+    seconds: float  # the timed part, as the child measured it
+    peak_rss: int  # bytes: the child, its JVM and every other descendant, plus the embedded PostgreSQL and broker
+    peak_pss: int  # the same processes' proportional set size: shared pages (PostgreSQL's buffers) counted once
+    steps: dict[str, str] = field(default_factory=dict)  # Dagster's own time per step, from the run's event log
+    spark: dict = field(default_factory=dict)  # Spark's own job metrics for the run (bench.child.spark_jobs_summary)
+
+
+STEP_FINISHED = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+(?:ms|s)|[0-9hms]+)')
+
+
+def step_times(log_text: str) -> dict[str, str]:
+    """Each step's duration as Dagster logged it (STEP_SUCCESS), in run order."""
+    return {step: duration for step, duration in STEP_FINISHED.findall(log_text)}
+
+
+def child_environment(services: Services, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap_servers,
+        "TRENDFOLIO_SOURCE": os.environ.get("TRENDFOLIO_SOURCE", SOURCE),
+        "SPARK_MASTER_URL": os.environ.get("SPARK_MASTER_URL", "local[2]"),
+        "DAGSTER_HOME": str(services.root / "dagster_home"),
+    })
+    os.makedirs(env["DAGSTER_HOME"], exist_ok=True)
+    return env
+
+
+def run_child(services: Services, database_url: str, *args: str, with_services: bool = True) -> ChildRun:
+    """`python -m bench.child ARGS` with the bench's stack; memory sampled over its whole process tree, plus the
+    embedded PostgreSQL and broker when `with_services`."""
+    log_path = services.root / f"child-{args[0]}-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.child", *args], env=child_environment(services, database_url),
+            cwd=settings.REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+        )
+        with PeakRss(root_pid=process.pid, extra_pids=service_pids(services) if with_services else ()) as memory:
+            output, _ = process.communicate()
+    if process.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"bench.child {' '.join(args)} failed with exit code {process.returncode}:\n{tail}")
+    result = json.loads(output.strip().splitlines()[-1])
+    steps = step_times(log_path.read_text(errors="replace"))
+    return ChildRun(result["seconds"], memory.peak_rss, memory.peak_pss, steps, result.get("spark", {}))
+
+
+def spark_start_stop(services: Services) -> ChildRun:
+    return run_child(services, services.admin_url, "spark")
+
+
+def pipeline_run(services: Services, database_url: str, start: dt.date, end: dt.date) -> ChildRun:
+    return run_child(services, database_url, "pipeline", "--start", start.isoformat(), "--end", end.isoformat())
+
+
+def nightly_run(services: Services, history_sessions: int) -> tuple[ChildRun, dict[str, int]]:
+    """One session (NIGHT) on tables that hold `history_sessions` sessions before it."""
+    url, counts = database_with_history(services, NIGHT, history_sessions)
+    try:
+        return pipeline_run(services, url, NIGHT, NIGHT), counts
+    finally:
+        services.drop_database(url)
+
+
+def backfill_run(services: Services, sessions: int, history_sessions: int) -> tuple[ChildRun, dict[str, int]]:
+    """The `sessions` sessions ending at NIGHT as one run, on tables that hold `history_sessions` before them."""
+    window = calendar.previous_sessions(NIGHT, sessions)
+    url, counts = database_with_history(services, window[0], history_sessions)
+    try:
+        return pipeline_run(services, url, window[0], window[-1]), counts
+    finally:
+        services.drop_database(url)
+
+
+def describe_history(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table.split('_', 2)[2]} {rows:,}" for table, rows in counts.items())
