@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Trendfolio needs on a fresh Debian/Ubuntu machine: Java 17 and the PostgreSQL JDBC driver
-# (for Spark), Chromium (for the dashboard's browser test), uv, and the project's virtual environment from uv.lock.
-# Safe to run again: it skips what is there.
+# (for Spark), uv, and the project's virtual environment from uv.lock; with --with-browser also Chromium, which the
+# dashboard's browser test drives (scripts/test.sh asks for it). Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,7 @@ packages=()
 java -version 2>&1 | grep -qE 'version "(17|21)[."]' || packages+=(openjdk-17-jre-headless)
 [ -f /usr/share/java/postgresql.jar ] || [ -n "${TRENDFOLIO_JDBC_JAR:-}" ] || packages+=(libpostgresql-jdbc-java)
 # The dashboard's browser test drives Debian's Chromium headless (no browser download).
-command -v chromium >/dev/null || packages+=(chromium)
+if [ "${1:-}" = "--with-browser" ]; then command -v chromium >/dev/null || packages+=(chromium); fi
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing ${packages[*]} with apt-get"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else

@@ -3,6 +3,6 @@
 # start inside the test session on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS name external ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-browser
 export PATH="$HOME/.local/bin:$PATH"
 exec uv run pytest "$@"
