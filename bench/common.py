@@ -20,14 +20,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse, urlunparse
 
 import pandas as pd
 import psutil
 import psycopg
 
 from trendfolio import settings, stack
-from trendfolio.migrations import migrate
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 GIB = 1024**3
@@ -139,44 +137,21 @@ class Services:
 
     def new_database(self, prefix: str = "bench") -> str:
         """A fresh database with the schema applied; its URL."""
-        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = urlunparse(urlparse(self.admin_url)._replace(path=f"/{name}"))
-        migrate(url)
-        return url
+        return stack.create_migrated_database(self.admin_url, f"{prefix}_{uuid.uuid4().hex[:10]}")
 
     def drop_database(self, url: str) -> None:
-        name = urlparse(url).path.lstrip("/")
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        stack.drop_database(self.admin_url, url)
 
 
 @contextlib.contextmanager
 def bench_services() -> Iterator[Services]:
     """Embedded PostgreSQL and broker on free ports in a temporary folder (or the external DATABASE_URL /
     KAFKA_BOOTSTRAP_SERVERS), stopped afterwards."""
-    pg = broker = None
-    admin_url = os.environ.get("DATABASE_URL")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     with tempfile.TemporaryDirectory(prefix="trendfolio-bench-") as folder:
         root = Path(folder)
         os.chmod(root, 0o755)
-        try:
-            if not admin_url:
-                pg = stack.embedded_postgres(settings.LocalStackPaths(root), port=stack.free_port())
-                pg.start()
-                admin_url = settings.local_database_url("postgres", pg.port)
-            if not bootstrap:
-                broker = stack.embedded_broker(settings.LocalStackPaths(root), port=stack.free_port())
-                broker.start()
-                bootstrap = f"127.0.0.1:{broker.port}"
+        with stack.private_stack(root) as (admin_url, bootstrap):
             yield Services(admin_url, bootstrap, root)
-        finally:
-            if broker:
-                broker.stop()
-            if pg:
-                pg.stop()
 
 
 def resources_for(database_url: str, bootstrap_servers: str, namespace: str, source: str = "synthetic") -> dict:

@@ -12,13 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
 import pytest
 
-from trendfolio import settings, stack
-from trendfolio.migrations import migrate
+from trendfolio import stack
 
 # TRENDFOLIO_SHARED_MARKETDATA overrides ../shared/marketdata (a git worktree sits elsewhere than the main checkout).
 SHARED_MARKETDATA = Path(os.environ.get("TRENDFOLIO_SHARED_MARKETDATA")
@@ -31,30 +29,10 @@ class Services:
     bootstrap_servers: str
 
 
-def _with_database(url: str, database: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{database}"))
-
-
 @pytest.fixture(scope="session")
 def services(tmp_path_factory) -> Services:
-    pg = broker = None
-    admin_url = os.environ.get("DATABASE_URL")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    root = tmp_path_factory.mktemp("stack")
-    if not admin_url:
-        paths = settings.LocalStackPaths(root)
-        pg = stack.embedded_postgres(paths, port=stack.free_port())
-        pg.start()
-        admin_url = settings.local_database_url("postgres", pg.port)
-    if not bootstrap:
-        broker = stack.embedded_broker(settings.LocalStackPaths(root), port=stack.free_port())
-        broker.start()
-        bootstrap = f"127.0.0.1:{broker.port}"
-    yield Services(admin_url, bootstrap)
-    if broker:
-        broker.stop()
-    if pg:
-        pg.stop()
+    with stack.private_stack(tmp_path_factory.mktemp("stack")) as (admin_url, bootstrap):
+        yield Services(admin_url, bootstrap)
 
 
 @dataclass(frozen=True)
@@ -75,13 +53,9 @@ class Warehouse:
 def new_warehouse(services: Services) -> Iterator[Warehouse]:
     """A database of its own with the schema applied, dropped afterwards (for fixtures of any scope)."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(services.admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(services.admin_url, name)
-    migrate(url)
+    url = stack.create_migrated_database(services.admin_url, name)
     yield Warehouse(url, services.bootstrap_servers, namespace=name)
-    with psycopg.connect(services.admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    stack.drop_database(services.admin_url, url)
 
 
 @pytest.fixture
