@@ -10,11 +10,13 @@ from typing import Annotated
 import plotly
 import psycopg
 from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BeforeValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import queries
 from api.database import Database, api_database_url
@@ -111,6 +113,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
                     for item in error.errors()]
         return JSONResponse(status_code=422, content={"detail": "; ".join(messages),
                                                       "errors": jsonable_errors(error)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_path(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # The router's bare "Not Found" (no route matched) says where the paths are; the endpoints' own 404s pass.
+        if error.status_code == 404 and error.detail == "Not Found":
+            return JSONResponse(status_code=404, content={
+                "detail": f"no such path {request.url.path[:200]!r}: the API's paths are listed at /docs "
+                          "(a parameter cannot contain '/', even percent-encoded)"})
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(psycopg.errors.InsufficientPrivilege)
     async def not_permitted(_: Request, error: psycopg.Error) -> JSONResponse:
