@@ -417,10 +417,11 @@ ABUSE = {
 
 def table_fingerprints(warehouse_url: str) -> dict[str, tuple[int, str]]:
     """Row count and a digest of the contents of every table, read through the owner's connection."""
-    tables = [row[0] for row in query(warehouse_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                                     "ORDER BY 1")]
-    return {table: query(warehouse_url, f'SELECT count(*), coalesce(md5(string_agg(t::text, \'|\' ORDER BY t::text)), '
-                                        f'\'\') FROM "{table}" t')[0] for table in tables}
+    with psycopg.connect(warehouse_url) as conn:
+        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return {table: conn.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
+                                            "'')) FROM {} t").format(sql.Identifier(table))).fetchone()
+                for table in tables}
 
 
 @pytest.mark.parametrize("category", list(ABUSE))
