@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+from typing import Annotated
 
 import plotly
 import psycopg
 from fastapi import FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from pydantic import BeforeValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import queries
 from api.database import Database, api_database_url
@@ -48,6 +53,19 @@ def source_label(sources: list[str] | str) -> str:
     if not labels:
         return "NO DATA"
     return "SYNTHETIC" if "SYNTHETIC" in labels else "+".join(sorted(set(labels)))
+
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def iso_date_text(value):
+    # pydantic alone also takes "2026-11-23T00:00", unix timestamps and other spellings of a date: the API takes one.
+    if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(iso_date_text)]
 
 
 def Limit(default: int = 100):  # noqa: N802 - reads like the FastAPI parameter helpers it wraps
@@ -96,6 +114,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": "; ".join(messages),
                                                       "errors": jsonable_errors(error)})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_path(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # The router's bare "Not Found" (no route matched) says where the paths are; the endpoints' own 404s pass.
+        if error.status_code == 404 and error.detail == "Not Found":
+            return JSONResponse(status_code=404, content={
+                "detail": f"no such path {request.url.path[:200]!r}: the API's paths are listed at /docs "
+                          "(a parameter cannot contain '/', even percent-encoded)"})
+        return await http_exception_handler(request, error)
+
     @app.exception_handler(psycopg.errors.InsufficientPrivilege)
     async def not_permitted(_: Request, error: psycopg.Error) -> JSONResponse:
         return JSONResponse(status_code=503, content={
@@ -117,7 +144,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @app.get("/api/sessions/{session_date}/trending-etfs", response_model=TrendingEtfs, tags=["sessions"],
              responses=ERRORS)
-    def trending_etfs(session_date: dt.date, only_trending: bool = False, limit: int = Limit(),
+    def trending_etfs(session_date: IsoDate, only_trending: bool = False, limit: int = Limit(),
                       offset: int = Offset()):
         """Every ETF's metrics for the session, ranked by score; `is_trending` marks the trending ones."""
         require_session_day(session_date)
@@ -128,7 +155,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @app.get("/api/sessions/{session_date}/portfolios/{horizon}", response_model=Portfolio, tags=["sessions"],
              responses=ERRORS)
-    def portfolio(session_date: dt.date, horizon: int = PathParam(description="5, 10 or 20 sessions"),
+    def portfolio(session_date: IsoDate, horizon: int = PathParam(description="5, 10 or 20 sessions"),
                   limit: int = Limit(), offset: int = Offset()):
         """The portfolio built on the session for a 5-, 10- or 20-session horizon, largest weight first."""
         require_horizon(horizon)
@@ -140,7 +167,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
                 "items": items}
 
     @app.get("/api/etfs/{ticker}/holdings", response_model=Holdings, tags=["tickers"], responses=ERRORS)
-    def etf_holdings(ticker: str = PathParam(pattern=TICKER_PATTERN), as_of: dt.date | None = Query(
+    def etf_holdings(ticker: str = PathParam(pattern=TICKER_PATTERN), as_of: IsoDate | None = Query(
                          None, description="a session; the latest snapshot on or before it (default: the latest)"),
                      limit: int = Limit(), offset: int = Offset()):
         """An ETF's holdings as collected for a session (holdings are collected for trending ETFs only)."""
@@ -160,8 +187,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
                 "items": items}
 
     @app.get("/api/tickers/{ticker}/prices", response_model=PriceHistory, tags=["tickers"], responses=ERRORS)
-    def ticker_prices(ticker: str = PathParam(pattern=TICKER_PATTERN), start: dt.date | None = None,
-                      end: dt.date | None = None, limit: int = Limit(), offset: int = Offset()):
+    def ticker_prices(ticker: str = PathParam(pattern=TICKER_PATTERN), start: IsoDate | None = None,
+                      end: IsoDate | None = None, limit: int = Limit(), offset: int = Offset()):
         """Daily OHLC of an ETF or of a stock held by a trending ETF, oldest first, within [start, end]."""
         if start and end and start > end:
             raise HTTPException(422, f"start {start} is after end {end}")

@@ -13,14 +13,16 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
+from psycopg import sql
 import schemathesis
 import uvicorn
 from dagster import materialize
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -33,6 +35,7 @@ from api.app import create_app
 from api.database import Database, as_api_role
 from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
+from fault_support import record_summary
 from headless_chromium import HeadlessChromium, chromium_binary
 from trendfolio.stack import free_port, wait_for_port
 
@@ -95,9 +98,9 @@ def client(app):
         yield test_client
 
 
-def query(url: str, sql: str, params=()) -> list[tuple]:
+def query(url: str, statement: str, params=()) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()
+        return conn.execute(statement, params).fetchall()
 
 
 def problem(response, status: int) -> str:
@@ -116,11 +119,26 @@ def test_the_api_role_can_read_but_not_write(api_url, warehouse_url):
         conn.execute(
             "INSERT INTO collected_01_daily_etf_ohlc (ticker, trade_date, etf_role, open, high, low, close, "
             "adj_close, volume, source) VALUES ('SPY', '2026-11-24', 'benchmark', 1, 1, 1, 1, 1, 1, 'synthetic')")
-    for statement in ("DELETE FROM analytics_03_trending_etfs",
-                      "UPDATE analytics_05_portfolio_allocation SET weight = 0",
-                      "CREATE TABLE api_was_here (x int)"):
-        with psycopg.connect(api_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(statement)
+    owner = sql.Identifier(query(warehouse_url, "SELECT current_user")[0][0])
+    with psycopg.connect(warehouse_url) as owner_conn:
+        owner_pid = owner_conn.info.backend_pid
+        # Writing, and the ways out of the role: becoming the owner, signalling its backends, reading or running
+        # files on the server.
+        for statement in ("DELETE FROM analytics_03_trending_etfs",
+                          "UPDATE analytics_05_portfolio_allocation SET weight = 0",
+                          "CREATE TABLE api_was_here (x int)",
+                          "TRUNCATE collected_01_daily_etf_ohlc",
+                          "TRUNCATE analytics_03_trending_etfs CASCADE",
+                          sql.SQL("SET ROLE {}").format(owner),
+                          sql.SQL("SET SESSION AUTHORIZATION {}").format(owner),
+                          "ALTER ROLE trendfolio_api SUPERUSER",
+                          f"SELECT pg_terminate_backend({owner_pid})",
+                          f"SELECT pg_cancel_backend({owner_pid})",
+                          "SELECT pg_read_file('/etc/passwd')",
+                          "COPY (SELECT 1) TO PROGRAM 'touch /tmp/api-was-here'"):
+            with psycopg.connect(api_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+        assert owner_conn.execute("SELECT count(*) FROM collected_01_daily_etf_ohlc").fetchone()[0] > 0
     # The API's own connections are read-only transactions on top of that.
     with Database(api_url).connect() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("CREATE TEMP TABLE scratch (x int)")
@@ -340,6 +358,134 @@ def test_start_after_end_is_422(client):
                                   "/api/tickers/SPY/prices", "/api/performance"])
 def test_limits_out_of_range_are_422(client, path, params, fragment):
     assert fragment in problem(client.get(path, params=params), 422)
+
+
+# --- abuse: hostile values in every parameter (issue 9) ----------------------------------------------------------
+
+# Each parameter of the API, as a request that puts a raw value in it; path values are percent-encoded whole, so a
+# "/" or "%" in the value stays inside the parameter.
+def _in_path(template: str):
+    return lambda value: (template.format(quote(value, safe="")), {})
+
+
+def _in_query(path: str, name: str):
+    return lambda value: (path, {name: value})
+
+
+SESSION_PATH = f"/api/sessions/{SESSIONS[0]}"
+PARAMETERS = {
+    "ticker (prices)": _in_path("/api/tickers/{}/prices"),
+    "ticker (holdings)": _in_path("/api/etfs/{}/holdings"),
+    "session_date (trending)": _in_path("/api/sessions/{}/trending-etfs"),
+    "session_date (portfolio)": _in_path("/api/sessions/{}/portfolios/5"),
+    "horizon (portfolio)": _in_path(SESSION_PATH + "/portfolios/{}"),
+    "horizon (performance)": _in_query("/api/performance", "horizon"),
+    "only_trending": _in_query(SESSION_PATH + "/trending-etfs", "only_trending"),
+    "as_of": _in_query("/api/etfs/XLK/holdings", "as_of"),
+    "start": _in_query("/api/tickers/SPY/prices", "start"),
+    "end": _in_query("/api/tickers/SPY/prices", "end"),
+    "limit (sessions)": _in_query("/api/sessions", "limit"),
+    "offset (sessions)": _in_query("/api/sessions", "offset"),
+    "limit (prices)": _in_query("/api/tickers/SPY/prices", "limit"),
+    "offset (holdings)": _in_query("/api/etfs/XLK/holdings", "offset"),
+}
+NUMBERS = [name for name in PARAMETERS if name.startswith(("horizon", "limit", "offset"))]
+DATES = ["session_date (trending)", "session_date (portfolio)", "as_of", "start", "end"]
+TICKERS = ["ticker (prices)", "ticker (holdings)"]
+
+ABUSE = {
+    "SQL injection": (list(PARAMETERS), [
+        "' OR '1'='1", "SPY' OR 1=1 --", "1; DROP TABLE collected_01_daily_etf_ohlc; --",
+        "2026-11-19'; TRUNCATE analytics_03_trending_etfs; --", "5 UNION SELECT usename, passwd FROM pg_shadow",
+        "1); DELETE FROM collected_04_etf_holdings; --", "$$; SELECT pg_terminate_backend(pg_backend_pid()); $$",
+        "SPY%' OR ticker LIKE '%", "true; SET ROLE trendfolio", "0/**/OR/**/1=1",
+    ]),
+    "huge, negative and malformed numbers": (NUMBERS, [
+        str(10**30), "-1", "-2147483649", "1e3", "", "１２", "٣", "0x10", "NaN", "inf", "1.5", "- 5",
+        str(2**63), "5" * 5000,
+    ]),
+    "malformed dates": (DATES, [
+        "2026-02-30", "2026-13-01", "99999-01-01", "2026-11-23T00:00", "../../etc/passwd", "2026-11-23\x00",
+        "20261123", "1e9", "2026-1-5", "２０２６-１１-２３", "-2026-11-23", "0000-00-00", "2026-11-23 ", "today",
+    ]),
+    "unicode garbage and long strings": (TICKERS + DATES, [
+        "ＡＡＰＬ", "A" * 10000, "SP\u200dY", "\u200b", "SPY\x00", "\x00", "📉😀", "\u202eYPS", "SPY\u200f",
+        "A B", "SPY\n", "é" * 300, "\ufeffSPY", "\U0010ffff",
+    ]),
+}
+
+
+def table_fingerprints(warehouse_url: str) -> dict[str, tuple[int, str]]:
+    """Row count and a digest of the contents of every table, read through the owner's connection."""
+    with psycopg.connect(warehouse_url) as conn:
+        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return {table: conn.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
+                                            "'')) FROM {} t").format(sql.Identifier(table))).fetchone()
+                for table in tables}
+
+
+@pytest.mark.parametrize("category", list(ABUSE))
+def test_hostile_values_in_every_parameter_are_4xx_and_change_nothing(client, warehouse_url, category):
+    """Each value in each parameter it applies to: a 4xx with a readable JSON `detail`, never a 5xx, and no table
+    changed. Also writes the counts for RELIABILITY.md."""
+    names, values = ABUSE[category]
+    before = table_fingerprints(warehouse_url)
+    statuses: dict[int, int] = {}
+    wrong = []
+    for name in names:
+        for value in values:
+            path, params = PARAMETERS[name](value)
+            response = client.get(path, params=params)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
+            if not 400 <= response.status_code < 500 or not isinstance(detail, str) or not detail:
+                wrong.append((name, value[:40], response.status_code, response.text[:200]))
+    after = table_fingerprints(warehouse_url)
+    changed = sorted(table for table in before if before[table] != after.get(table))
+    record_summary(f"api_abuse_{category.split()[0].lower().strip(',')}", {
+        "category": category, "parameters": len(names), "values": len(values), "requests": len(names) * len(values),
+        "statuses": statuses, "server_errors": sum(n for status, n in statuses.items() if status >= 500),
+        "tables_checked": len(before), "tables_changed": changed})
+    assert wrong == []
+    assert changed == [] and set(after) == set(before)
+    assert before[queries.TRENDING_TABLE][0] > 0  # the fingerprints read real rows
+
+
+@pytest.mark.parametrize(("path", "fragment"), [
+    ("/api/sessions/2026-11-23T00:00/trending-etfs", "session_date: Value error, a date is written YYYY-MM-DD"),
+    ("/api/tickers/SPY/prices?start=2026-02-30", "start: Input should be a valid date"),
+    ("/api/etfs/XLK/holdings?as_of=99999-01-01", "as_of: Value error, a date is written YYYY-MM-DD"),
+    (f"/api/tickers/{'A' * 10000}/prices", "ticker: String should match pattern"),
+    ("/api/tickers/%EF%BC%A1%EF%BC%A1%EF%BC%B0%EF%BC%AC/prices", "ticker: String should match pattern"),
+    ("/api/sessions/..%2F..%2Fetc%2Fpasswd/trending-etfs", "no such path '/api/sessions/../../etc/passwd/"),
+    (f"/api/sessions?limit={10**30}", "limit: Input should be less than or equal to 1000"),
+    ("/api/sessions?offset=%EF%BC%91%EF%BC%92", "offset: Input should be a valid integer"),
+])
+def test_a_hostile_value_is_named_in_the_detail(client, path, fragment):
+    response = client.get(path)
+    assert fragment in problem(response, 404 if "no such path" in fragment else 422)
+
+
+# Arbitrary text (hypothesis) in the path parameters, percent-encoded whole: whatever it is, no 5xx.
+FUZZED_PATHS = ["/api/tickers/{}/prices", "/api/etfs/{}/holdings", "/api/sessions/{}/trending-etfs",
+                "/api/sessions/{}/portfolios/10", SESSION_PATH + "/portfolios/{}"]
+
+
+@pytest.mark.parametrize("template", FUZZED_PATHS)
+def test_arbitrary_text_in_a_path_parameter_never_gets_a_server_error(client, template):
+    statuses: dict[int, int] = {}
+
+    @given(text=st.text())
+    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def answers_without_a_server_error(text):
+        response = client.get(template.format(quote(text, safe="")))
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (text, response.text)
+        assert isinstance(response.json()["detail" if response.status_code >= 400 else "total"], (str, int))
+
+    answers_without_a_server_error()
+    record_summary(f"api_fuzz_{FUZZED_PATHS.index(template)}", {"path": template, "requests": sum(statuses.values()),
+                                                                 "statuses": statuses})
 
 
 # --- property-based run over the OpenAPI document -------------------------------------------------------------------
