@@ -38,11 +38,11 @@ class TrendRuleConfig(Config):
 def analytics_03_trending_etfs(
     context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     rule = config.rule()
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     prices = read_sql(
         session, postgres,
         "SELECT ticker, trade_date, etf_role, adj_close, source FROM collected_01_daily_etf_ohlc "

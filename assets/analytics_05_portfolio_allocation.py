@@ -50,10 +50,10 @@ def latest_holdings_query(start, end) -> str:
 def analytics_05_portfolio_allocation(
     context: AssetExecutionContext, config: AllocationConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     trending = read_sql(
         session, postgres,
         "SELECT session_date, ticker, is_trending, excess_5, excess_10, excess_20, vol_20, source "

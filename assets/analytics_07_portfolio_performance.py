@@ -27,10 +27,10 @@ TABLE = "analytics_07_portfolio_performance"
 def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     window = f"BETWEEN '{history_from}' AND '{end}'"
     allocations = read_sql(
         session, postgres,
