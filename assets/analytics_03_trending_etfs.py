@@ -38,28 +38,31 @@ class TrendRuleConfig(Config):
 def analytics_03_trending_etfs(
     context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     rule = config.rule()
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     prices = read_sql(
         session, postgres,
         "SELECT ticker, trade_date, etf_role, adj_close, source FROM collected_01_daily_etf_ohlc "
         f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
     )
-    result = trend_metrics(prices, start, end, rule).cache()
+    result = trend_metrics(prices, start, end, rule)
     written = replace_date_range(postgres, result, "analytics_03_trending_etfs", "session_date", start, end)
-    trending = result.where("is_trending OR selection = 'benchmark_held'").select(
-        "session_date", "ticker", "score_rank").orderBy("session_date", "score_rank").collect()  # ≤ N per session
-    result.unpersist()
-    preview = "\n".join(f"| {r.session_date} | {r.ticker} | {r.score_rank} |" for r in trending[-20:])
+    # The preview reads the rows just written (≤ N per session): a second Spark action would recompute the job.
+    with postgres.connect() as conn:
+        trending = conn.execute(
+            "SELECT session_date, ticker, score_rank FROM analytics_03_trending_etfs "
+            "WHERE session_date BETWEEN %s AND %s AND (is_trending OR selection = 'benchmark_held') "
+            "ORDER BY session_date, score_rank", (start, end)).fetchall()
+    preview = "\n".join(f"| {day} | {ticker} | {rank} |" for day, ticker, rank in trending[-20:])
     return MaterializeResult(
         metadata={
             "rule": rule.name,
             "rows_written": written,
-            "trending_count": sum(1 for r in trending if r.ticker != "SPY"),
-            "sessions_holding_benchmark": sum(1 for r in trending if r.ticker == "SPY"),
+            "trending_count": sum(1 for _, ticker, _ in trending if ticker != "SPY"),
+            "sessions_holding_benchmark": sum(1 for _, ticker, _ in trending if ticker == "SPY"),
             "spark_seconds": round(time.monotonic() - began, 2),
             "trending": MetadataValue.md("| session | ETF (SPY: none trending) | rank |\n|---|---|---|\n" + preview),
         }

@@ -50,10 +50,10 @@ def latest_holdings_query(start, end) -> str:
 def analytics_05_portfolio_allocation(
     context: AssetExecutionContext, config: AllocationConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     trending = read_sql(
         session, postgres,
         "SELECT session_date, ticker, is_trending, excess_5, excess_10, excess_20, vol_20, source "
@@ -70,17 +70,21 @@ def analytics_05_portfolio_allocation(
         "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
     )
-    result = allocate(trending, holdings, prices, benchmark, start, end, config.rule()).cache()
+    result = allocate(trending, holdings, prices, benchmark, start, end, config.rule())
     written = replace_date_range(postgres, result, "analytics_05_portfolio_allocation", "session_date", start, end)
-    methods = result.groupBy("method").count().collect()  # ≤ 3 rows
-    top = (result.where(result.session_date == end).orderBy("horizon", result.weight.desc(), "ticker")
-           .select("horizon", "ticker", "weight", "method").collect())  # the last session's portfolios, ≤ 3 × N rows
-    result.unpersist()
-    preview = "\n".join(f"| {r.horizon} | {r.ticker} | {r.weight:.4f} | {r.method} |" for r in top[:30])
+    # The summaries read the rows just written: more Spark actions would recompute the whole job.
+    with postgres.connect() as conn:
+        methods = conn.execute(
+            "SELECT method, count(*) FROM analytics_05_portfolio_allocation "
+            "WHERE session_date BETWEEN %s AND %s GROUP BY method", (start, end)).fetchall()  # ≤ 3 rows
+        top = conn.execute(
+            "SELECT horizon, ticker, weight, method FROM analytics_05_portfolio_allocation WHERE session_date = %s "
+            "ORDER BY horizon, weight DESC, ticker LIMIT 30", (end,)).fetchall()  # the last session's portfolios
+    preview = "\n".join(f"| {horizon} | {ticker} | {weight:.4f} | {method} |" for horizon, ticker, weight, method in top)
     return MaterializeResult(
         metadata={
             "rows_written": written,
-            "rows_by_method": {r.method: r["count"] for r in methods},
+            "rows_by_method": dict(methods),
             "spark_seconds": round(time.monotonic() - began, 2),
             "portfolio_preview": MetadataValue.md(
                 f"Portfolios for {end}\n\n| horizon | ticker | weight | method |\n|---|---|---|---|\n{preview}"),

@@ -27,10 +27,10 @@ TABLE = "analytics_07_portfolio_performance"
 def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
-    start, end, _ = partition_sessions(context)
+    start, end, sessions = partition_sessions(context)
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
-    session = spark.session()
+    session = spark.session(len(sessions))
     window = f"BETWEEN '{history_from}' AND '{end}'"
     allocations = read_sql(
         session, postgres,
@@ -53,15 +53,18 @@ def analytics_07_portfolio_performance(
         "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
         f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
     )
-    result = realized_performance(allocations, prices, benchmark, prior, start, end).cache()
+    result = realized_performance(allocations, prices, benchmark, prior, start, end)
     written = replace_date_range(postgres, result, TABLE, "evaluated_on", start, end)
-    latest = result.where(result.evaluated_on == end).orderBy("horizon").collect()  # ≤ 3 rows
-    result.unpersist()
+    # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
+    with postgres.connect() as conn:
+        latest = conn.execute(
+            f"SELECT horizon, hit_rate, cumulative_return - cumulative_benchmark_return FROM {TABLE} "
+            "WHERE evaluated_on = %s ORDER BY horizon", (end,)).fetchall()
     return MaterializeResult(
         metadata={
             "rows_written": written,
             "spark_seconds": round(time.monotonic() - began, 2),
-            **{f"hit_rate_{r.horizon}": r.hit_rate for r in latest},
-            **{f"cumulative_excess_{r.horizon}": r.cumulative_return - r.cumulative_benchmark_return for r in latest},
+            **{f"hit_rate_{horizon}": hit_rate for horizon, hit_rate, _ in latest},
+            **{f"cumulative_excess_{horizon}": excess for horizon, _, excess in latest},
         }
     )

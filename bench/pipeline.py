@@ -59,6 +59,8 @@ def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
     trend = etfs[["trade_date", "ticker", "etf_role", "adj_close"]].merge(excess, on=["trade_date", "ticker"])
     trend = trend.rename(columns={"trade_date": "session_date"}).assign(
         is_trending=lambda t: (t.etf_role == "sector") & (t.excess_20 > 0), rule="excess_20>0", source=SOURCE)
+    trend["selection"] = trend.is_trending.map({True: "trending", False: "not_top_n"}).where(
+        trend.etf_role == "sector", "benchmark")  # migration 003's NOT NULL column: why a row is (not) trending
 
     leaders = trend.loc[trend.is_trending, ["session_date", "ticker"]].rename(columns={"ticker": "etf_ticker"})
     leaders = leaders.assign(year=[d.year for d in leaders.session_date], month=[d.month for d in leaders.session_date])

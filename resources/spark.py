@@ -12,6 +12,10 @@ from pyspark.sql import SparkSession
 from trendfolio import stack
 
 
+# Ranges up to this many sessions run with one shuffle partition (`SparkResource.session`).
+SMALL_RANGE_SESSIONS = 20
+
+
 class SparkResource(ConfigurableResource):
     """`master_url` is `local[N]` for local mode or `spark://host:7077` for a cluster."""
 
@@ -40,8 +44,13 @@ class SparkResource(ConfigurableResource):
             config["spark.jars.packages"] = stack.JDBC_MAVEN_PACKAGE
         return config
 
-    def session(self) -> SparkSession:
+    def session(self, sessions: int | None = None) -> SparkSession:
+        """`sessions`: how many trading sessions the caller computes. A short range (a nightly run) shuffles into a
+        single partition: its plans have ~50 shuffle stages of a few hundred rows each, and a second task per stage
+        costs more than it parallelizes (bench/README.md, benchmark 2)."""
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         spark = LazyPySparkResource(spark_config=self.spark_config()).spark_session
         spark.sparkContext.setLogLevel("ERROR")
+        small = sessions is not None and sessions <= SMALL_RANGE_SESSIONS
+        spark.conf.set("spark.sql.shuffle.partitions", "1" if small else str(self.shuffle_partitions))
         return spark

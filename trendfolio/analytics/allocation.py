@@ -46,7 +46,7 @@ def water_fill(frame: DataFrame, keys: list[str], item: str, value: str, cap: Co
     group = Window.partitionBy(*keys)
     j = F.row_number().over(ordered)
     tail_sum = F.sum(value).over(ordered.rowsBetween(0, Window.unboundedFollowing))
-    frame = (frame.withColumn("_cap", cap).withColumn("_j", j).withColumn("_tail", tail_sum)
+    frame = (frame.withColumns({"_cap": cap, "_j": j, "_tail": tail_sum})
              .withColumn("_over", F.col(value) * (1 - (F.col("_j") - 1) * F.col("_cap")) > F.col("_cap") * F.col("_tail")))
     first_fit = F.coalesce(F.min(F.when(~F.col("_over"), F.col("_j"))).over(group), F.count("*").over(group) + 1)
     frame = frame.withColumn("_first_fit", first_fit)
@@ -64,10 +64,8 @@ def stock_metrics(prices: DataFrame, benchmark_prices: DataFrame) -> DataFrame:
     bench = with_session_returns(benchmark_prices.join(calendar, "trade_date"), PORTFOLIO_HORIZONS).select(
         "trade_date", *[F.col(f"ret_{h}").alias(f"bench_ret_{h}") for h in PORTFOLIO_HORIZONS]
     )
-    stocks = stocks.join(bench, "trade_date", "left")
-    for h in PORTFOLIO_HORIZONS:
-        stocks = stocks.withColumn(f"excess_{h}", F.col(f"ret_{h}") - F.col(f"bench_ret_{h}"))
-    return stocks
+    return stocks.join(bench, "trade_date", "left").withColumns(
+        {f"excess_{h}": F.col(f"ret_{h}") - F.col(f"bench_ret_{h}") for h in PORTFOLIO_HORIZONS})
 
 
 def _for_horizon(prefix: str) -> Column:

@@ -59,12 +59,13 @@ def with_session_returns(frame: DataFrame, horizons, calendar_no: str = "session
     """ret_h = adj_close / adj_close h sessions earlier - 1, null unless that row is exactly h sessions back
     (`calendar_no` numbers the benchmark's sessions, so a gap in a ticker's series gives null, not a longer return)."""
     by_ticker = Window.partitionBy("ticker").orderBy("trade_date")
-    for h in horizons:
+
+    def ret(h: int):
         exact = F.lag(calendar_no, h).over(by_ticker) == F.col(calendar_no) - h
-        frame = frame.withColumn(
-            f"ret_{h}", F.when(exact, F.col("adj_close") / F.lag("adj_close", h).over(by_ticker) - 1)
-        )
-    return frame
+        return F.when(exact, F.col("adj_close") / F.lag("adj_close", h).over(by_ticker) - 1)
+
+    # One projection for every horizon: a chain of withColumn calls is analysed once per call.
+    return frame.withColumns({f"ret_{h}": ret(h) for h in horizons})
 
 
 def with_volatility(frame: DataFrame, calendar_no: str = "session_no") -> DataFrame:
@@ -106,8 +107,7 @@ def trend_metrics(prices: DataFrame, start: dt.date, end: dt.date, rule: TrendRu
         "trade_date", *[F.col(f"ret_{h}").alias(f"bench_ret_{h}") for h in HORIZONS]
     )
     frame = frame.join(benchmark, "trade_date", "left")
-    for h in HORIZONS:
-        frame = frame.withColumn(f"excess_{h}", F.col(f"ret_{h}") - F.col(f"bench_ret_{h}"))
+    frame = frame.withColumns({f"excess_{h}": F.col(f"ret_{h}") - F.col(f"bench_ret_{h}") for h in HORIZONS})
     score = sum(F.col(f"excess_{h}") * w for h, w in zip(HORIZONS, rule.horizon_weights))
     frame = frame.withColumn("score", score)
     # Rank within the role (sectors among sectors); equal scores break by ticker, alphabetically first ranks higher.
