@@ -123,8 +123,15 @@ class YahooSource:
 
     def __init__(self, requests_per_second: float = 2.0, max_retries: int = 5, backoff_base_s: float = 2.0,
                  backoff_cap_s: float = 60.0, session=None, sleep: Callable[[float], None] = time.sleep,
-                 seed: int | None = None):
-        """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own)."""
+                 seed: int | None = None, timeout_s: float = 10.0, base_url: str = ""):
+        """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own); `base_url`:
+        instead, send them to a stand-in for Yahoo at that address (trendfolio.devtools.yahoo_recorded_server).
+        `timeout_s`: yfinance's per-request timeout for the price downloads."""
+        if session is None and base_url:
+            from trendfolio.devtools.yahoo_recorded_server import LocalYahooSession
+
+            session = LocalYahooSession(base_url)
+        self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
         self.session = session
@@ -168,6 +175,7 @@ class YahooSource:
                     multi_level_index=True,
                     progress=False,
                     threads=False,
+                    timeout=self.timeout_s,
                     session=self.session,
                 )
             limited = sorted(t for t, error in failed.failures.items() if RATE_LIMIT_ERROR in error)
