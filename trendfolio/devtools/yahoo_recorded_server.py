@@ -75,12 +75,14 @@ class RecordedYahoo:
         self.rate_limit_forever = False
         self.delay_s = 0.0
         self.counts: collections.Counter[str] = collections.Counter()
+        self.faults: collections.Counter[str] = collections.Counter()  # "429" and "delayed" answers served
         self.paths: list[tuple[str, str]] = []  # (kind, path) of every request, in order
         self.lock = threading.Lock()
 
     def reset_counts(self) -> None:
         with self.lock:
             self.counts.clear()
+            self.faults.clear()
             self.paths.clear()
 
     def data_requests(self) -> list[str]:
@@ -183,8 +185,12 @@ class RecordedYahoo:
         if kind == OTHER:
             return 404, "<html>not recorded</html>", {}
         if self.delay_s and kind in DATA_KINDS:
+            with self.lock:
+                self.faults["delayed"] += 1
             time.sleep(self.delay_s)
         if limited:
+            with self.lock:
+                self.faults["429"] += 1
             return 429, "Too Many Requests", {}
         symbol = path.strip("/").split("/")[-1]
         body = self.quote_summary(symbol) if kind == QUOTE_SUMMARY_KIND else self.chart(symbol, query)
