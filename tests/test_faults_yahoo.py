@@ -44,8 +44,10 @@ def replay(shared_marketdata):
 @pytest.fixture
 def yahoo(shared_marketdata, replay, tmp_path, monkeypatch):
     import yfinance as yf
+    from yfinance.data import YfData
 
     yf.set_tz_cache_location(str(tmp_path / "yf-cache"))  # no time zone or cookie from an earlier test
+    YfData.cache_get.cache_clear()  # nor a chart answered to an earlier test: yfinance keeps past windows in memory
     server = RecordedYahoo(shared_marketdata, replay=replay, holdings_as_of=NIGHT)
     with serve(server) as base:
         yield server, base
@@ -55,7 +57,11 @@ def failure_message(result, step: str) -> str:
     failures = [event for event in result.all_events
                 if event.event_type_value == "STEP_FAILURE" and event.step_key == step]
     assert failures, f"{step} did not fail"
-    return failures[0].event_specific_data.error.message
+    error, messages = failures[0].event_specific_data.error, []
+    while error is not None:  # Dagster's step error wraps the asset's own exception as its cause
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
 
 
 def test_429_then_recovery_backs_off_and_stores_the_real_rows(yahoo, resources, warehouse, replay):
