@@ -64,14 +64,18 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def universe_of_the_night(database_url: str) -> tuple[int, int, int]:
-    """(ETFs, distinct stocks held by the night's trending ETFs, trending ETFs) as the run stored them."""
+def universe_of_the_night(database_url: str) -> tuple[int, int, int, list[str]]:
+    """(ETFs, distinct stocks held by the night's trending ETFs, trending ETFs, the held stocks the shared data has no
+    prices for) as the run stored them."""
     with psycopg.connect(database_url) as conn:
-        stocks = conn.execute("SELECT count(DISTINCT holding_ticker) FROM collected_04_etf_holdings "
-                              "WHERE as_of_date = %s", (NIGHT,)).fetchone()[0]
+        held = [row[0] for row in conn.execute(
+            "SELECT DISTINCT holding_ticker FROM collected_04_etf_holdings WHERE as_of_date = %s ORDER BY 1",
+            (NIGHT,))]
+        priced = {row[0] for row in conn.execute(
+            "SELECT DISTINCT ticker FROM collected_06_daily_stock_history WHERE trade_date = %s", (NIGHT,))}
         trending = conn.execute("SELECT count(*) FROM analytics_03_trending_etfs "
                                 "WHERE session_date = %s AND is_trending", (NIGHT,)).fetchone()[0]
-    return len(ALL_ETFS), stocks, trending
+    return len(ALL_ETFS), len(held), trending, [stock for stock in held if stock not in priced]
 
 
 def measure(services: Services) -> list[Outcome]:
@@ -87,7 +91,7 @@ def measure(services: Services) -> list[Outcome]:
                 yahoo.reset_counts()
                 child = pipeline_run(services, url, NIGHT, NIGHT)
                 runs.append((child.seconds, dict(yahoo.counts)))
-        etfs, stocks, trending = universe_of_the_night(url)
+        etfs, stocks, trending, unpriced = universe_of_the_night(url)
     finally:
         services.drop_database(url)
     (first_s, first), (second_s, second) = runs
@@ -102,6 +106,8 @@ def measure(services: Services) -> list[Outcome]:
         float(data(first)), "first ≤ tickers + trending ETFs (data requests); second 0 (all requests)", passed,
         {"tickers (ETFs + stocks held by the trending ETFs)": f"{etfs} + {stocks} = {etfs + stocks}",
          "trending ETFs": str(trending),
+         "held stocks without prices in ../shared/marketdata (the server answers 404)":
+             f"{len(unpriced)}: {', '.join(unpriced)}",
          "budget: tickers + trending ETFs": str(budget),
          "first run: data requests (charts + quote summaries)": f"{data(first)} ({first.get(CHART, 0)} + "
                                                                 f"{first.get(QUOTE_SUMMARY_KIND, 0)})",
@@ -115,6 +121,11 @@ def measure(services: Services) -> list[Outcome]:
         ["the second run asks Yahoo nothing: every ticker's session was stored (or found missing) after the "
          "session's close, so collected_01/04/06 skip the source (trendfolio.collect.already_collected)",
          "time-zone probes and the cookie/crumb handshake are yfinance's own and listed apart from the data requests",
+         "for a symbol Yahoo does not know (here: a held stock the shared data has no prices for) yfinance probes the "
+         "time zone again and tries quoteSummary, quote and timeseries endpoints: those are the data requests above "
+         "the one-per-ticker chart, and most of the time-zone probes",
+         "the cookie is fetched before nearly every request because the stand-in cannot set it on .yahoo.com, "
+         "where yfinance looks for it to cache it; against Yahoo it is fetched once per cookie lifetime",
          "the recorded-response server serves the real prices of ../shared/marketdata in Yahoo's recorded chart "
          "shape; QQQ's holdings are the recorded quoteSummary (2025), the other ETFs' the jmaslek snapshots"],
     )]
