@@ -28,7 +28,15 @@ import psycopg
 
 from bench.common import Outcome, Services, run_main
 from bench.pipeline import pipeline_run
-from trendfolio.devtools.yahoo_recorded_server import CHART, COOKIE, CRUMB, QUOTE_SUMMARY_KIND, TZ_PROBE, RecordedYahoo, serve
+from trendfolio.devtools.yahoo_recorded_server import (
+    CHART,
+    COOKIE,
+    CRUMB,
+    QUOTE_SUMMARY_KIND,
+    TZ_PROBE,
+    RecordedYahoo,
+    serve,
+)
 from trendfolio.sources.replay import DEFAULT_MARKETDATA, ReplaySource
 from trendfolio.universe import ALL_ETFS
 

@@ -42,7 +42,7 @@ def replay(shared_marketdata):
 
 
 @pytest.fixture
-def yahoo(shared_marketdata, replay, tmp_path, monkeypatch):
+def yahoo(shared_marketdata, replay, tmp_path):
     import yfinance as yf
     from yfinance.data import YfData
 

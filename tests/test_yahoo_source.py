@@ -216,3 +216,31 @@ def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_f
     meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     assert meta["tickers_missing"].value == sorted(set(ALL_ETFS) - {"QQQ"})
     assert meta["source"].value == "yfinance"
+
+
+def test_the_replay_backed_server_answers_any_universe_ticker_with_the_real_prices(shared_marketdata, tmp_path):
+    """The server as benchmark 7 and the Yahoo fault tests use it: MSFT's recording ends 2022-01-31, so a window
+    reaching 2022-03-14 comes from the replay data like the ETFs' (one chart request per ticker)."""
+    import yfinance as yf
+
+    from trendfolio.devtools.yahoo_recorded_server import CHART, QUOTE_SUMMARY_KIND
+    from trendfolio.sources.replay import ReplaySource
+
+    night, tickers = dt.date(2022, 3, 14), ["MSFT", "SPY", "XLK"]
+    replay = ReplaySource(shared_marketdata)
+    server = RecordedYahoo(shared_marketdata, replay=replay, holdings_as_of=night)
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    with serve(server) as base:
+        source = YahooSource(requests_per_second=1000, base_url=base)
+        frame = source.daily_ohlc(tickers, dt.date(2021, 12, 1), night)
+        holdings = source.etf_holdings("XLK", night)
+    expected = replay.daily_ohlc(tickers, dt.date(2021, 12, 1), night)
+    got = frame.set_index(["ticker", "trade_date"]).sort_index()
+    want = expected.set_index(["ticker", "trade_date"]).sort_index()
+    assert list(got.index) == list(want.index) and (night in {day for _, day in got.index})
+    for field in ("open", "high", "low", "close", "adj_close", "volume"):
+        assert list(got[field]) == pytest.approx(list(want[field]), rel=1e-9), field
+    snapshot = replay.etf_holdings("XLK", night)
+    assert list(holdings.holding_ticker) == list(snapshot.holding_ticker)
+    assert list(holdings.weight) == pytest.approx(list(snapshot.weight))
+    assert server.counts[CHART] == len(tickers) and server.counts[QUOTE_SUMMARY_KIND] == 1

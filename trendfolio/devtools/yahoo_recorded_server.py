@@ -2,10 +2,11 @@
 `LocalYahooSession` and gets what Yahoo would answer, built from the recordings in
 ../shared/marketdata/gadicc_node-yahoo-finance2.
 
-- Charts (`/v8/finance/chart/SYMBOL`): a recorded chart whose recorded request overlaps the asked period1/period2 is
-  served as recorded, cut to the asked window. With a `replay` source (the benchmark), any other symbol gets a chart
-  of the same shape filled with the real daily prices the replay source holds (phainia_notification for the ETFs,
-  guydekowski_market-lab for the stocks); without one, Yahoo's 404 "No data found" body.
+- Charts (`/v8/finance/chart/SYMBOL`): a recorded chart (AAPL, QQQ, MSFT, NVDA) is served as recorded, cut to the
+  asked period1/period2. With a `replay` source (the benchmark, the fault tests) a recording answers only the windows
+  it covers entirely, and every other request gets a chart of the same shape filled with the real daily prices the
+  replay source holds (phainia_notification for the ETFs, guydekowski_market-lab for the stocks); without one, a
+  symbol with no recording gets Yahoo's 404 "No data found" body.
 - Quote summaries (`/v10/finance/quoteSummary/SYMBOL`): QQQ's recorded answer as recorded; with a `replay` source, any
   ETF with holdings snapshots (jmaslek_etf_scraper) gets the same shape with its top holdings on `holdings_as_of`.
 - The cookie (fc.yahoo.com) and crumb handshake yfinance performs once per process.
@@ -139,8 +140,10 @@ class RecordedYahoo:
             return self._replayed_chart(symbol, None, None) if self.replay else None
         first, last = int(query["period1"][0]), int(query["period2"][0])
         if symbol in self.charts:
-            recorded_query = self.charts[symbol][0]
-            if first < int(recorded_query["period2"]) and last > int(recorded_query["period1"]) or not self.replay:
+            recorded = self.charts[symbol][0]
+            # Without replay data the recording is all there is; with it, the recording answers only a window it
+            # covers entirely (a window reaching past it would come back cut short).
+            if not self.replay or int(recorded["period1"]) <= first and last <= int(recorded["period2"]):
                 return self._recorded_chart(symbol, first, last)
         return self._replayed_chart(symbol, first, last) if self.replay else None
 

@@ -231,7 +231,7 @@ class YahooSource:
         def fetch(pending: list[str]) -> dict[str, str]:
             try:
                 result.append(yf.Ticker(etf, session=self.session).funds_data.top_holdings)
-            except Exception as error:  # noqa: BLE001 - only the retried kinds are caught, by name as yfinance logs them
+            except Exception as error:  # noqa: BLE001 - only the retried kinds are kept, told by name as yfinance does
                 if not is_retried_error(type(error).__name__):
                     raise
                 return {etf: repr(error)}
