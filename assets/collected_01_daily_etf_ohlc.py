@@ -6,7 +6,7 @@ from assets.collection_checks import already_collected_metadata, market_closed, 
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
-from trendfolio.collect import already_collected, previous_closes, price_fetch_start, record_gaps
+from trendfolio.collect import already_collected, previous_closes, price_fetch_start, record_fetches
 from trendfolio.ingest import ingest
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
@@ -35,7 +35,7 @@ def collected_01_daily_etf_ohlc(
         if already_collected(conn, DAILY_ETF_OHLC.name, wanted):
             checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
             return MaterializeResult(
-                metadata={**already_collected_metadata(source.name, len(wanted)), 
+                metadata={**already_collected_metadata(source.name, len(wanted)),
                           "tickers_missing": checks[0].metadata["tickers_missing"].value},
                 check_results=checks)
         fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, start, LOOKBACK_SESSIONS)
@@ -46,7 +46,7 @@ def collected_01_daily_etf_ohlc(
     report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
-        record_gaps(conn, DAILY_ETF_OHLC.name, wanted, source.name)
+        record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),

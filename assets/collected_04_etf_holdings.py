@@ -16,7 +16,7 @@ from assets.collection_checks import HOLDINGS_WEIGHTS_AT_MOST_ONE, already_colle
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
-from trendfolio.collect import already_collected, record_gaps
+from trendfolio.collect import already_collected, record_fetches
 from trendfolio.ingest import ingest
 from trendfolio.sources import HOLDINGS_COLUMNS
 from trendfolio.tables import ETF_HOLDINGS
@@ -68,7 +68,7 @@ def collected_04_etf_holdings(
     report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
-        record_gaps(conn, ETF_HOLDINGS.name, wanted, source.name)
+        record_fetches(conn, ETF_HOLDINGS.name, wanted, source.name)
         check = weights_check(conn, start, end)
     empty = sorted({r.record_key for r in checked.rejected if r.rule == "empty_holdings"})
     largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)

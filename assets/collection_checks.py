@@ -56,4 +56,4 @@ def already_collected_metadata(source: str, wanted: int) -> dict:
     and wrote nothing (see trendfolio.collect.already_collected)."""
     return {"already_collected": True, "rows_written": 0, "source_requests": 0, "source": source,
             "ticker_sessions": wanted,
-            "reason": "every ticker's sessions were stored (or found missing at the source) after the session's close"}
+            "reason": "every ticker's sessions were fetched after the session's close by a completed run"}
