@@ -126,8 +126,9 @@ def measure(services: Services) -> list[Outcome]:
          "second run: every request": str(total(second)),
          "first run wall time": f"{first_s:.1f} s",
          "second run wall time": f"{second_s:.1f} s"},
-        ["the second run asks Yahoo nothing: every ticker's session was stored (or found missing) after the "
-         "session's close, so collected_01/04/06 skip the source (trendfolio.collect.already_collected)",
+        ["the second run asks Yahoo nothing: every ticker's session was fetched after the session's close by the "
+         "completed first run (ops_collection_fetches), so collected_01/04/06 skip the source "
+         "(trendfolio.collect.already_collected)",
          "time-zone probes and the cookie/crumb handshake are yfinance's own and listed apart from the data requests",
          "for a symbol Yahoo does not know (here: a held stock the shared data has no prices for) yfinance probes the "
          "time zone again and tries quoteSummary, quote and timeseries endpoints: those are the data requests above "
