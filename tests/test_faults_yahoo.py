@@ -83,11 +83,21 @@ def test_429_then_recovery_backs_off_and_stores_the_real_rows(yahoo, resources, 
         assert values == pytest.approx((row.open, row.close, row.adj_close, row.volume), rel=1e-9), ticker
     meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     assert meta["tickers_missing"].value == []
+    requests_first_run = sum(server.counts.values())
+
+    # The same night again: everything it needs was fetched after the close by a completed run, so Yahoo is not asked.
+    server.reset_counts()
+    again = materialize([collected_01_daily_etf_ohlc], partition_key=NIGHT.isoformat(),
+                        resources={**resources, "market_data": FastRetryYahoo(source="yfinance", yahoo_base_url=base)})
+    assert again.success and sum(server.counts.values()) == 0, dict(server.counts)
+    assert again.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata[
+        "already_collected"].value is True
+    assert warehouse.scalar("SELECT count(*) FROM collected_01_daily_etf_ohlc WHERE trade_date = %s", (NIGHT,)) == 15
     record_summary("yahoo_429_then_recovery", {
         "fault": "Yahoo answers HTTP 429 to the first 6 data requests of a collected_01 run, then recovers",
         "trials": 1, "outcome": "succeeded after backoff", "http_429_served": server.faults["429"],
-        "chart_requests": server.counts[CHART], "rows_stored_for_night": len(stored), "rows_lost": 0,
-        "duplicates": 0,
+        "requests_first_run": requests_first_run, "requests_rerun": 0, "rows_stored_for_night": len(stored),
+        "rows_lost": 0, "duplicates": 0,
     })
 
 
