@@ -83,7 +83,7 @@ def test_429_then_recovery_backs_off_and_stores_the_real_rows(yahoo, resources, 
         assert values == pytest.approx((row.open, row.close, row.adj_close, row.volume), rel=1e-9), ticker
     meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     assert meta["tickers_missing"].value == []
-    requests_first_run = sum(server.counts.values())
+    requests_first_run, refused, charts = sum(server.counts.values()), server.faults["429"], server.counts[CHART]
 
     # The same night again: everything it needs was fetched after the close by a completed run, so Yahoo is not asked.
     server.reset_counts()
@@ -95,7 +95,7 @@ def test_429_then_recovery_backs_off_and_stores_the_real_rows(yahoo, resources, 
     assert warehouse.scalar("SELECT count(*) FROM collected_01_daily_etf_ohlc WHERE trade_date = %s", (NIGHT,)) == 15
     record_summary("yahoo_429_then_recovery", {
         "fault": "Yahoo answers HTTP 429 to the first 6 data requests of a collected_01 run, then recovers",
-        "trials": 1, "outcome": "succeeded after backoff", "http_429_served": server.faults["429"],
+        "trials": 1, "outcome": "succeeded after backoff", "http_429_served": refused, "chart_requests": charts,
         "requests_first_run": requests_first_run, "requests_rerun": 0, "rows_stored_for_night": len(stored),
         "rows_lost": 0, "duplicates": 0,
     })
