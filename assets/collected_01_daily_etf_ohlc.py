@@ -2,11 +2,11 @@
 
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
-from assets.collection_checks import market_closed, ohlc_check_results, ohlc_check_specs
+from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
-from trendfolio.collect import previous_closes, price_fetch_start
+from trendfolio.collect import already_collected, previous_closes, price_fetch_start, record_fetches
 from trendfolio.ingest import ingest
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
@@ -30,7 +30,14 @@ def collected_01_daily_etf_ohlc(
     if not sessions:
         return market_closed(start, end, [c.name for c in CHECKS], source.name)
     tickers = list(ALL_ETFS)
+    wanted = [(ticker, session) for ticker in tickers for session in sessions]
     with postgres.connect() as conn:
+        if already_collected(conn, DAILY_ETF_OHLC.name, wanted):
+            checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
+            return MaterializeResult(
+                metadata={**already_collected_metadata(source.name, len(wanted)),
+                          "tickers_missing": checks[0].metadata["tickers_missing"].value},
+                check_results=checks)
         fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, start, LOOKBACK_SESSIONS)
         before = previous_closes(conn, DAILY_ETF_OHLC.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end)
@@ -39,6 +46,7 @@ def collected_01_daily_etf_ohlc(
     report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
+        record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),

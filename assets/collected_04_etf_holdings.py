@@ -12,10 +12,11 @@ from dagster import (
 )
 
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
-from assets.collection_checks import HOLDINGS_WEIGHTS_AT_MOST_ONE, market_closed
+from assets.collection_checks import HOLDINGS_WEIGHTS_AT_MOST_ONE, already_collected_metadata, market_closed
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
+from trendfolio.collect import already_collected, record_fetches
 from trendfolio.ingest import ingest
 from trendfolio.sources import HOLDINGS_COLUMNS
 from trendfolio.tables import ETF_HOLDINGS
@@ -23,6 +24,12 @@ from trendfolio.validation import validate_holdings
 
 CHECKS = [AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
                          description="the weights of each ETF's list on each date sum to at most 1")]
+
+
+def weights_check(conn, start, end) -> AssetCheckResult:
+    over_one = quality.holdings_over_one(conn, start, end)
+    return AssetCheckResult(check_name=HOLDINGS_WEIGHTS_AT_MOST_ONE, passed=not over_one,
+                            metadata={"lists_over_one": [f"{etf} {day}: {total}" for etf, day, total in over_one]})
 
 
 @asset(
@@ -46,6 +53,10 @@ def collected_04_etf_holdings(
             "WHERE is_trending AND session_date BETWEEN %s AND %s ORDER BY session_date, ticker",
             (start, end),
         ).fetchall()
+        wanted = [(etf, session_date) for session_date, etf in trending]
+        if already_collected(conn, ETF_HOLDINGS.name, wanted):
+            return MaterializeResult(metadata=already_collected_metadata(source.name, len(wanted)),
+                                     check_results=[weights_check(conn, start, end)])
     frames = []
     for session_date, etf in trending:
         # Holdings carry the date they were fetched for: Yahoo gives no as-of date of its own.
@@ -57,7 +68,8 @@ def collected_04_etf_holdings(
     report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
-        over_one = quality.holdings_over_one(conn, start, end)
+        record_fetches(conn, ETF_HOLDINGS.name, wanted, source.name)
+        check = weights_check(conn, start, end)
     empty = sorted({r.record_key for r in checked.rejected if r.rule == "empty_holdings"})
     largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)
     largest = largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30)
@@ -71,8 +83,5 @@ def collected_04_etf_holdings(
                   "largest_holdings": MetadataValue.md(
                       f"Largest holdings of the trending ETFs (source: {source.name})\n\n"
                       f"| as of | ETF | holding | weight |\n|---|---|---|---|\n{preview}")},
-        check_results=[AssetCheckResult(
-            check_name=HOLDINGS_WEIGHTS_AT_MOST_ONE, passed=not over_one,
-            metadata={"lists_over_one": [f"{etf} {day}: {total}" for etf, day, total in over_one]},
-        )],
+        check_results=[check],
     )

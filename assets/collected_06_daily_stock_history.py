@@ -4,11 +4,17 @@ import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
-from assets.collection_checks import market_closed, ohlc_check_results, ohlc_check_specs
+from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
-from trendfolio.collect import held_price_windows, previous_closes, price_fetch_start
+from trendfolio.collect import (
+    already_collected,
+    held_price_windows,
+    previous_closes,
+    price_fetch_start,
+    record_fetches,
+)
 from trendfolio.ingest import ingest
 from trendfolio.sources import OHLC_COLUMNS
 from trendfolio.tables import DAILY_STOCK_HISTORY
@@ -39,6 +45,13 @@ def collected_06_daily_stock_history(
         ).fetchall()
         windows = held_price_windows(held, LOOKBACK_SESSIONS)
         tickers = sorted(windows)
+        wanted = [(stock, session) for session, stock in held]
+        if already_collected(conn, DAILY_STOCK_HISTORY.name, wanted):
+            checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
+            return MaterializeResult(
+                metadata={**already_collected_metadata(source.name, len(wanted)), "tickers": len(tickers), 
+                          "tickers_missing": checks[0].metadata["tickers_missing"].value},
+                check_results=checks)
         fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
             if tickers else start
         before = previous_closes(conn, DAILY_STOCK_HISTORY.name, tickers, fetch_from)
@@ -52,6 +65,7 @@ def collected_06_daily_stock_history(
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
+        record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
     # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
     absent = sorted(set(tickers) - set(rows["ticker"]))

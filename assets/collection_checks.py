@@ -49,3 +49,11 @@ def market_closed(start: dt.date, end: dt.date, check_names: list[str], source: 
         check_results=[AssetCheckResult(check_name=name, passed=True, metadata={"skipped": reason})
                        for name in check_names],
     )
+
+
+def already_collected_metadata(source: str, wanted: int) -> dict:
+    """The metadata of a run that found every (ticker, session) it needs already settled: it asked the source nothing
+    and wrote nothing (see trendfolio.collect.already_collected)."""
+    return {"already_collected": True, "rows_written": 0, "source_requests": 0, "source": source,
+            "ticker_sessions": wanted,
+            "reason": "every ticker's sessions were fetched after the session's close by a completed run"}

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
-from curl_cffi import requests as curl_requests
 
+from trendfolio.devtools.yahoo_recorded_server import (
+    NEW_YORK,
+    QUOTE_SUMMARY,
+    RECORDINGS,
+    LocalYahooSession,
+    RecordedYahoo,
+    serve,
+)
 from trendfolio.sources.yahoo import (
     Throttle,
     YahooRateLimited,
@@ -23,107 +26,11 @@ from trendfolio.sources.yahoo import (
     backoff_seconds,
 )
 
-RECORDINGS = {
-    "AAPL": "chart-AAPL-2020-08-31-to-2020-11-07.json",
-    "QQQ": "chart-QQQ-2020-01-01-to-2020-01-03.json",
-    "MSFT": "historical-via-chart-MSFT-dividends-2021-02-01-to-2022-01-31.csv.json",
-    "NVDA": "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json",
-}
-QUOTE_SUMMARY = "quoteSummary-all-QQQ.json"
-NEW_YORK = ZoneInfo("America/New_York")
-
-
-class RecordedYahoo:
-    """What Yahoo would answer, from the recordings: charts cut to the asked period, the QQQ quote summary, a cookie
-    and a crumb, HTTP 429 for the next `rate_limited` data requests, and Yahoo's 404 body for unknown symbols."""
-
-    def __init__(self, folder: Path):
-        self.charts = {s: json.loads((folder / f).read_text())["response"]["bodyJson"] for s, f in RECORDINGS.items()}
-        self.summary = json.loads((folder / QUOTE_SUMMARY).read_text())["response"]["bodyJson"]
-        self.rate_limited = 0
-        self.data_requests: list[str] = []
-        self.lock = threading.Lock()
-
-    def chart(self, symbol: str, query: dict) -> dict:
-        body = json.loads(json.dumps(self.charts[symbol]))
-        if "period1" not in query:
-            return body  # yfinance's time-zone probe (range=1d) only reads meta
-        first, last = int(query["period1"][0]), int(query["period2"][0])
-        result = body["chart"]["result"][0]
-        keep = [i for i, ts in enumerate(result["timestamp"]) if first <= ts < last]
-        result["timestamp"] = [result["timestamp"][i] for i in keep]
-        for block in ("quote", "adjclose"):
-            for series in result["indicators"].get(block, []):
-                for field in series:
-                    series[field] = [series[field][i] for i in keep]
-        for kind, events in result.get("events", {}).items():
-            result["events"][kind] = {k: v for k, v in events.items() if first <= int(k) < last}
-        return body
-
-    def answer(self, host: str, path: str, query: dict) -> tuple[int, str, dict]:
-        if host == "fc.yahoo.com":
-            return 404, "", {"Set-Cookie": "A3=d=recorded; Path=/; Max-Age=3600"}  # Yahoo answers 404 too
-        if path.endswith("/v1/test/getcrumb"):
-            return 200, "recorded-crumb", {}
-        parts = path.strip("/").split("/")
-        if path.startswith("/v8/finance/chart/") or path.startswith("/v10/finance/quoteSummary/"):
-            with self.lock:
-                self.data_requests.append(path)
-                if self.rate_limited > 0:
-                    self.rate_limited -= 1
-                    return 429, "Too Many Requests", {}
-            symbol = parts[-1]
-            if path.startswith("/v10/") and symbol == "QQQ":
-                return 200, json.dumps(self.summary), {}
-            if path.startswith("/v8/") and symbol in self.charts:
-                return 200, json.dumps(self.chart(symbol, query)), {}
-            return 404, json.dumps({"chart": {"result": None, "error": {
-                "code": "Not Found", "description": "No data found, symbol may be delisted"}}}), {}
-        return 404, "<html>not recorded</html>", {}
-
-
 @pytest.fixture
 def recorded_yahoo(shared_marketdata):
-    folder = shared_marketdata / "gadicc_node-yahoo-finance2"
-    yahoo = RecordedYahoo(folder)
-
-    class Handler(BaseHTTPRequestHandler):
-        def handle_request(self):
-            url = urlsplit(self.path)
-            host, _, path = url.path.lstrip("/").partition("/")
-            status, body, headers = yahoo.answer(host, "/" + path, parse_qs(url.query))
-            payload = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json" if body.startswith("{") else "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = handle_request
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield yahoo, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-class LocalYahooSession(curl_requests.Session):
-    """A real curl_cffi session whose requests go to the local server instead of *.yahoo.com (host kept in the path)."""
-
-    def __init__(self, base: str):
-        super().__init__()
-        self.base = base
-
-    def request(self, method, url, *args, **kwargs):
-        parts = urlsplit(url)
-        local = f"{self.base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-        return super().request(method, local, *args, **kwargs)
+    yahoo = RecordedYahoo(shared_marketdata)
+    with serve(yahoo) as base:
+        yield yahoo, base
 
 
 @pytest.fixture
@@ -211,7 +118,7 @@ def test_a_failed_ticker_is_reported_missing(yahoo):
 
 def test_rate_limits_are_retried_with_backoff_then_succeed(yahoo, shared_marketdata):
     source, server, pauses = yahoo
-    server.rate_limited = 2  # yfinance tries twice (a second cookie strategy) before raising YFRateLimitError
+    server.rate_limit_next = 2  # yfinance tries twice (a second cookie strategy) before raising YFRateLimitError
     frame = source.daily_ohlc(["AAPL"], dt.date(2020, 9, 1), dt.date(2020, 11, 6))  # a window no test asked yet:
     assert len(frame) == 48  # yfinance caches answered requests
     assert len(pauses) == 1 and 0 <= pauses[0] <= 0.05  # one jittered backoff, within the cap
@@ -219,7 +126,7 @@ def test_rate_limits_are_retried_with_backoff_then_succeed(yahoo, shared_marketd
 
 def test_rate_limits_beyond_the_cap_fail_naming_the_tickers(yahoo):
     source, server, _ = yahoo
-    server.rate_limited = 10_000
+    server.rate_limit_forever = True
     with pytest.raises(YahooRateLimited, match="AAPL") as error:
         source.daily_ohlc(["AAPL", "MSFT"], dt.date(2021, 3, 1), dt.date(2021, 3, 5))
     assert error.value.tickers == ["AAPL", "MSFT"]
@@ -227,7 +134,7 @@ def test_rate_limits_beyond_the_cap_fail_naming_the_tickers(yahoo):
 
 def test_top_holdings_of_qqq_are_fractions(yahoo, shared_marketdata):
     source, _, _ = yahoo
-    recorded = json.loads((shared_marketdata / "gadicc_node-yahoo-finance2" / QUOTE_SUMMARY).read_text())
+    recorded = json.loads((shared_marketdata / "gadicc_node-yahoo-finance2" / QUOTE_SUMMARY["QQQ"]).read_text())
     top = recorded["response"]["bodyJson"]["quoteSummary"]["result"][0]["topHoldings"]["holdings"]
     holdings = source.etf_holdings("QQQ", dt.date(2025, 2, 21))
     assert list(holdings.holding_ticker) == [h["symbol"] for h in top]
@@ -309,3 +216,31 @@ def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_f
     meta = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     assert meta["tickers_missing"].value == sorted(set(ALL_ETFS) - {"QQQ"})
     assert meta["source"].value == "yfinance"
+
+
+def test_the_replay_backed_server_answers_any_universe_ticker_with_the_real_prices(shared_marketdata, tmp_path):
+    """The server as benchmark 7 and the Yahoo fault tests use it: MSFT's recording ends 2022-01-31, so a window
+    reaching 2022-03-14 comes from the replay data like the ETFs' (one chart request per ticker)."""
+    import yfinance as yf
+
+    from trendfolio.devtools.yahoo_recorded_server import CHART, QUOTE_SUMMARY_KIND
+    from trendfolio.sources.replay import ReplaySource
+
+    night, tickers = dt.date(2022, 3, 14), ["MSFT", "SPY", "XLK"]
+    replay = ReplaySource(shared_marketdata)
+    server = RecordedYahoo(shared_marketdata, replay=replay, holdings_as_of=night)
+    yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    with serve(server) as base:
+        source = YahooSource(requests_per_second=1000, base_url=base)
+        frame = source.daily_ohlc(tickers, dt.date(2021, 12, 1), night)
+        holdings = source.etf_holdings("XLK", night)
+    expected = replay.daily_ohlc(tickers, dt.date(2021, 12, 1), night)
+    got = frame.set_index(["ticker", "trade_date"]).sort_index()
+    want = expected.set_index(["ticker", "trade_date"]).sort_index()
+    assert list(got.index) == list(want.index) and (night in {day for _, day in got.index})
+    for field in ("open", "high", "low", "close", "adj_close", "volume"):
+        assert list(got[field]) == pytest.approx(list(want[field]), rel=1e-9), field
+    snapshot = replay.etf_holdings("XLK", night)
+    assert list(holdings.holding_ticker) == list(snapshot.holding_ticker)
+    assert list(holdings.weight) == pytest.approx(list(snapshot.weight))
+    assert server.counts[CHART] == len(tickers) and server.counts[QUOTE_SUMMARY_KIND] == 1

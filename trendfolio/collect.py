@@ -55,3 +55,53 @@ def held_price_windows(
         first[stock] = min(first.get(stock, session), session)
         last[stock] = max(last.get(stock, session), session)
     return {stock: (calendar.previous_sessions(first[stock], history_sessions + 1)[0], last[stock]) for stock in first}
+
+
+# Where each collected table keeps the ticker and the session a row is for.
+KEY_AND_DATE_COLUMNS = {
+    "collected_01_daily_etf_ohlc": ("ticker", "trade_date"),
+    "collected_04_etf_holdings": ("etf_ticker", "as_of_date"),
+    "collected_06_daily_stock_history": ("ticker", "trade_date"),
+}
+
+
+def session_close(session: dt.date) -> dt.datetime:
+    return calendar.nyse().session_close(session).to_pydatetime()
+
+
+def _unsettled(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]]) -> list[tuple[str, dt.date]]:
+    """The (ticker, session) pairs of `wanted` without a completed fetch after the session's close whose stored row
+    (if it stored one) is still there."""
+    key, day = KEY_AND_DATE_COLUMNS[table]
+    pairs = sorted(set(wanted))
+    rows = conn.execute(
+        "SELECT w.key, w.day FROM unnest(%s::text[], %s::date[], %s::timestamptz[]) AS w(key, day, closed_at) "
+        "WHERE NOT EXISTS (SELECT 1 FROM ops_collection_fetches AS f WHERE f.table_name = %s AND f.ticker = w.key "
+        "                  AND f.session_date = w.day AND f.fetched_at >= w.closed_at "
+        f"                 AND (NOT f.stored OR EXISTS (SELECT 1 FROM {table} AS t "
+        f"                                              WHERE t.{key} = w.key AND t.{day} = w.day))) ORDER BY 1, 2",
+        ([k for k, _ in pairs], [d for _, d in pairs], [session_close(d) for _, d in pairs], table),
+    ).fetchall()
+    return [(k, d) for k, d in rows]
+
+
+def already_collected(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]]) -> bool:
+    """True when a re-run has nothing to ask the source for: every (ticker, session) of `wanted` was fetched after the
+    session's close by a run whose ingest completed (that run fetched the trailing re-fetch window up to the session in
+    the same download), and the row it stored, if any, is still there. A night that ran once, and its re-runs, cost
+    the source one set of requests, not one per run. A run that failed half-way recorded nothing: its re-run fetches."""
+    return bool(wanted) and not _unsettled(conn, table, wanted)
+
+
+def record_fetches(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]], source: str) -> None:
+    """After a completed ingest: every pair of `wanted` was fetched now, with whether a row for it is stored."""
+    key, day = KEY_AND_DATE_COLUMNS[table]
+    pairs = sorted(set(wanted))
+    conn.execute(
+        "INSERT INTO ops_collection_fetches (table_name, ticker, session_date, source, stored) "
+        f"SELECT %s, w.key, w.day, %s, EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = w.key AND t.{day} = w.day) "
+        "FROM unnest(%s::text[], %s::date[]) AS w(key, day) "
+        "ON CONFLICT (table_name, ticker, session_date) DO UPDATE "
+        "SET source = excluded.source, stored = excluded.stored, fetched_at = now()",
+        (table, source, [k for k, _ in pairs], [d for _, d in pairs]),
+    )

@@ -21,6 +21,7 @@ defs = Definitions(
         ),
         "spark": SparkResource(master_url=EnvVar("SPARK_MASTER_URL")),
         "market_data": MarketDataResource(
-            source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=EnvVar("TRENDFOLIO_REPLAY_DIR")),
+            source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=EnvVar("TRENDFOLIO_REPLAY_DIR"),
+            yahoo_base_url=EnvVar("TRENDFOLIO_YAHOO_BASE_URL")),
     },
 )

@@ -78,6 +78,8 @@ def apply_local_defaults() -> None:
     os.environ.setdefault("TRENDFOLIO_SOURCE", "synthetic")
     # The replay source's folders (see trendfolio/sources/replay.py): the shared real market data next to the repo.
     os.environ.setdefault("TRENDFOLIO_REPLAY_DIR", str(REPO_ROOT.parent / "shared" / "marketdata"))
+    # yfinance talks to Yahoo itself unless this names a stand-in (the benchmarks' recorded-response server).
+    os.environ.setdefault("TRENDFOLIO_YAHOO_BASE_URL", "")
     os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
     os.environ.setdefault(

@@ -2,9 +2,11 @@
 
 yfinance does not raise for a failed ticker: it logs it and returns all-NaN columns. A ticker that comes back without
 a single value is reported missing (the asset lists it); one Yahoo refused with HTTP 429 (`YFRateLimitError`, which
-yfinance's own retries never retry) is downloaded again after an exponential backoff with jitter, up to
-`max_retries` times, after which the fetch fails naming the tickers. Our own throttle spaces requests to
-`requests_per_second` (a download of n tickers counts as n requests).
+yfinance's own retries never retry) or whose request timed out or lost its connection is downloaded again after an
+exponential backoff with jitter, up to `max_retries` times, after which the fetch fails naming the tickers
+(`YahooRateLimited`, or `YahooUnavailable` for timeouts). yfinance reports a timed-out chart request as "possibly
+delisted" unless its `debug.hide_exceptions` is off, so the downloads run with it off. Our own throttle spaces
+requests to `requests_per_second` (a download of n tickers counts as n requests).
 """
 
 from __future__ import annotations
@@ -27,13 +29,33 @@ RATE_LIMIT_ERROR = "YFRateLimitError"
 log = logging.getLogger(__name__)
 
 
-class YahooRateLimited(RuntimeError):
+# What yfinance reports for a request worth another attempt: Yahoo's 429, and curl_cffi giving up on the network.
+RETRIED_ERRORS = (RATE_LIMIT_ERROR, "Timeout", "ConnectionError")
+
+
+class YahooUnavailable(RuntimeError):
+    """Yahoo's requests for these tickers kept timing out (or failing to connect) after every retry."""
+
+    def __init__(self, tickers: list[str], attempts: int, errors: dict[str, str] | None = None):
+        self.tickers = tickers
+        self.errors = errors or {}
+        first = next(iter(self.errors.values()), "")
+        super().__init__(f"Yahoo did not answer for {len(tickers)} ticker(s) {tickers} on each of {attempts} attempts "
+                         f"(last error: {first[:200]}); try again later or raise the timeout")
+
+
+class YahooRateLimited(YahooUnavailable):
     """Yahoo kept answering 429 after every retry."""
 
-    def __init__(self, tickers: list[str], attempts: int):
+    def __init__(self, tickers: list[str], attempts: int, errors: dict[str, str] | None = None):
+        RuntimeError.__init__(self, f"Yahoo rate-limited {len(tickers)} ticker(s) {tickers} on each of {attempts} "
+                              "attempts; try again later or lower yahoo_requests_per_second")
         self.tickers = tickers
-        super().__init__(f"Yahoo rate-limited {len(tickers)} ticker(s) {tickers} on each of {attempts} attempts; "
-                         "try again later or lower yahoo_requests_per_second")
+        self.errors = errors or {}
+
+
+def is_retried_error(error: str) -> bool:
+    return any(name in error for name in RETRIED_ERRORS)
 
 
 def all_nan_tickers(data: pd.DataFrame | None, tickers: list[str]) -> list[str]:
@@ -109,12 +131,16 @@ class _FailedTickers(logging.Handler):
 
 @contextlib.contextmanager
 def _yfinance_failures() -> Iterator[_FailedTickers]:
+    import yfinance as yf
+
     handler = _FailedTickers()
     logger = logging.getLogger("yfinance")
     logger.addHandler(handler)
+    hidden, yf.config.debug.hide_exceptions = yf.config.debug.hide_exceptions, False
     try:
         yield handler
     finally:
+        yf.config.debug.hide_exceptions = hidden
         logger.removeHandler(handler)
 
 
@@ -123,8 +149,15 @@ class YahooSource:
 
     def __init__(self, requests_per_second: float = 2.0, max_retries: int = 5, backoff_base_s: float = 2.0,
                  backoff_cap_s: float = 60.0, session=None, sleep: Callable[[float], None] = time.sleep,
-                 seed: int | None = None):
-        """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own)."""
+                 seed: int | None = None, timeout_s: float = 10.0, base_url: str = ""):
+        """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own); `base_url`:
+        instead, send them to a stand-in for Yahoo at that address (trendfolio.devtools.yahoo_recorded_server).
+        `timeout_s`: yfinance's per-request timeout for the price downloads."""
+        if session is None and base_url:
+            from trendfolio.devtools.yahoo_recorded_server import LocalYahooSession
+
+            session = LocalYahooSession(base_url)
+        self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
         self.session = session
@@ -133,19 +166,24 @@ class YahooSource:
         self.rng = random.Random(seed)
         self.last_missing: list[str] = []
 
-    def _retry_rate_limited(self, tickers: list[str], attempt_once: Callable[[list[str]], list[str]]) -> None:
-        """Call `attempt_once(pending)`, which returns the tickers rate-limited this time, until none are left."""
+    def _retry(self, tickers: list[str], attempt_once: Callable[[list[str]], dict[str, str]]) -> None:
+        """Call `attempt_once(pending)`, which returns {ticker: error} for the tickers to try again (rate-limited or
+        timed out this time), until none are left."""
         pending = sorted(set(tickers))
         for attempt in range(self.max_retries + 1):
             self.throttle.wait(len(pending))
-            pending = attempt_once(pending)
+            errors = attempt_once(pending)
+            pending = sorted(errors)
             if not pending:
                 return
             if attempt < self.max_retries:
                 pause = backoff_seconds(attempt, self.backoff_base_s, self.backoff_cap_s, self.rng)
-                log.warning("Yahoo rate-limited %s; retrying in %.1f s", pending, pause)
+                log.warning("Yahoo failed %s (%s); retrying in %.1f s", pending, next(iter(errors.values()))[:120],
+                            pause)
                 self.sleep(pause)
-        raise YahooRateLimited(pending, self.max_retries + 1)
+        if all(RATE_LIMIT_ERROR in error for error in errors.values()):
+            raise YahooRateLimited(pending, self.max_retries + 1, errors)
+        raise YahooUnavailable(pending, self.max_retries + 1, errors)
 
     def daily_ohlc(self, tickers: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """One yf.download for the sessions [start, end] (the caller asks only for what is missing plus the trailing
@@ -168,15 +206,16 @@ class YahooSource:
                     multi_level_index=True,
                     progress=False,
                     threads=False,
+                    timeout=self.timeout_s,
                     session=self.session,
                 )
-            limited = sorted(t for t, error in failed.failures.items() if RATE_LIMIT_ERROR in error)
-            answered = [t for t in pending if t not in limited]
+            again = {t: error for t, error in failed.failures.items() if is_retried_error(error)}
+            answered = [t for t in pending if t not in again]
             frames.append(frame_from_download(data, answered))
             missing.update(all_nan_tickers(data, answered))
-            return limited
+            return again
 
-        self._retry_rate_limited(tickers, download)
+        self._retry(tickers, download)
         self.last_missing = sorted(missing)
         if self.last_missing:
             log.warning("Yahoo returned no data for %s", self.last_missing)
@@ -186,18 +225,19 @@ class YahooSource:
     def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
         """The top 10 holdings Yahoo lists now (weights are fractions; Yahoo gives no as-of date)."""
         import yfinance as yf
-        from yfinance.exceptions import YFRateLimitError
 
         result: list[pd.DataFrame] = []
 
-        def fetch(pending: list[str]) -> list[str]:
+        def fetch(pending: list[str]) -> dict[str, str]:
             try:
                 result.append(yf.Ticker(etf, session=self.session).funds_data.top_holdings)
-            except YFRateLimitError:
-                return pending
-            return []
+            except Exception as error:  # noqa: BLE001 - only the retried kinds are kept, told by name as yfinance does
+                if not is_retried_error(type(error).__name__):
+                    raise
+                return {etf: repr(error)}
+            return {}
 
-        self._retry_rate_limited([etf], fetch)
+        self._retry([etf], fetch)
         top = result[0]
         return pd.DataFrame(
             {
