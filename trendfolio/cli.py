@@ -75,8 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"daily_pipeline FAILED for {day} (run {result.run_id}): see the Dagster UI or its event log")
         return 1
     print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
-    print(f"Results: psql {os.environ['DATABASE_URL']} -c 'SELECT * FROM analytics_05_portfolio_allocation "
-          f"WHERE session_date = '\\''{day}'\\'''")
+    print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
+    print(f"Tables: PostgreSQL at {os.environ['DATABASE_URL']}")
     print("Dagster UI (lineage, every materialization): uv run trendfolio ui   then open http://127.0.0.1:3000")
     return 0
 
