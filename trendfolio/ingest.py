@@ -24,7 +24,7 @@ from resources.postgres import (
     upsert_rows,
 )
 from trendfolio.tables import CollectedTable
-from trendfolio.validation import TICKER_PATTERN, Rejection, ohlc_row_problem, ohlc_rows_surely_valid
+from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 
 
 DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messages: <namespace>.dead_letters
@@ -185,9 +185,7 @@ def ingest(
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
         report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
         report.lock_wait_s = lock_wait_s
-        report.dead_lettered_validation = {}
-        for item in rejected:
-            report.dead_lettered_validation[item.rule] = report.dead_lettered_validation.get(item.rule, 0) + 1
+        report.dead_lettered_validation = count_by_rule(rejected)
         _reconcile(table, rows, postgres)
     return report
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -32,11 +33,9 @@ class Validated:
     valid: pd.DataFrame
     rejected: list[Rejection] = field(default_factory=list)
 
-    def reasons(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for item in self.rejected:
-            counts[item.rule] = counts.get(item.rule, 0) + 1
-        return counts
+
+def count_by_rule(rejections: Iterable[Rejection]) -> dict[str, int]:
+    return dict(Counter(item.rule for item in rejections))
 
 
 def _payload(row: dict) -> str:
