@@ -9,6 +9,7 @@ import pandas as pd
 
 OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
 HOLDINGS_COLUMNS = ["etf_ticker", "holding_ticker", "holding_name", "weight"]
+SOURCE_NAMES = ("synthetic", "replay", "yfinance")
 
 
 class MarketDataSource(Protocol):
@@ -34,4 +35,4 @@ def make_source(name: str, **options) -> MarketDataSource:
         from trendfolio.sources.yahoo import YahooSource
 
         return YahooSource(**options)
-    raise ValueError(f"unknown market-data source {name!r}: use synthetic, replay or yfinance")
+    raise ValueError(f"unknown market-data source {name!r}: use {', '.join(SOURCE_NAMES)}")
