@@ -43,7 +43,7 @@ def collected_01_daily_etf_ohlc(
     fetched = source.daily_ohlc(tickers, fetch_from, end)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
-    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)

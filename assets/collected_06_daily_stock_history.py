@@ -62,7 +62,7 @@ def collected_06_daily_stock_history(
     held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
                           for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
-    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)

@@ -47,7 +47,8 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from trendfolio import preflight
+    from resources.kafka import check_broker
+    from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
     if not calendar.is_session(day):
@@ -55,8 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     for line in stack.up(args.external):
         print(line)
-    for line in preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
-        print(line)
+    check_database(os.environ["DATABASE_URL"])
+    check_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    print("preflight: PostgreSQL and the Kafka broker answer")
 
     from dagster import DagsterInstance
 
