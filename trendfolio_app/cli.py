@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     migrate(os.environ["DATABASE_URL"])
@@ -96,7 +96,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from trendfolio.backfill import backfill
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
