@@ -46,6 +46,17 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
     return counts
 
 
+def first_failure(result) -> str:
+    """The asset's own error of the run's first failed step, on one line (Dagster wraps it as the cause of its own)."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    return "see the Dagster UI or its event log"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from resources.kafka import check_broker
     from trendfolio.preflight import check_database
@@ -74,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for table, count in counts.items():
         print(f"  {table:40s} {count:6d} rows for {day}")
     if not result.success:
-        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): see the Dagster UI or its event log")
+        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): {first_failure(result)}")
         return 1
     print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
     print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
