@@ -9,15 +9,16 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-# (what appears in an error's class name or message, what to tell the operator), first match wins.
+# (error classes, what in a message marks it, what to tell the operator): a link of the chain matches when its class is
+# one of the classes, or when no classes are given and its message holds a mark; the first rule that matches wins.
+POSTGRES_GONE = ("Connection refused", "server closed the connection", "terminating connection", "connection is closed",
+                 "the connection is lost", "consuming input failed", "connection to server", "connection attempt failed",
+                 "This connection has been closed")
 KNOWN_CAUSES = (
-    (("DiskFull", "No space left on device", "could not extend file"),
-     "PostgreSQL is out of disk space"),
-    (("Connection refused", "server closed the connection", "terminating connection", "connection is closed",
-      "the connection is lost", "consuming input failed", "connection to server", "AdminShutdown",
-      "PSQLException: The connection attempt failed", "This connection has been closed"),
+    ((), ("DiskFull", "No space left on device"), "PostgreSQL is out of disk space"),
+    (("OperationalError", "AdminShutdown", "InterfaceError", "PSQLException"), POSTGRES_GONE,
      "PostgreSQL went away during the run (was the stack stopped? see `trendfolio stack status`)"),
-    (("KafkaConnectionError", "BrokerUnavailable", "Unable to bootstrap", "NodeNotReadyError"),
+    (("KafkaConnectionError", "BrokerUnavailable", "NodeNotReadyError"), (),
      "the Kafka broker went away during the run (was the stack stopped? see `trendfolio stack status`)"),
 )
 
@@ -29,9 +30,11 @@ def first_line(text: str, limit: int = 240) -> str:
 
 def explain(kinds_and_messages: list[tuple[str, str]]) -> str:
     """`kinds_and_messages`: (class name, message) of every link of an error chain, outermost first."""
-    for needles, sentence in KNOWN_CAUSES:
+    for classes, marks, sentence in KNOWN_CAUSES:
         for kind, message in kinds_and_messages:
-            if any(needle in kind or needle in message for needle in needles):
+            # Spark reports a JDBC failure as Py4JJavaError, with the Java class inside the message.
+            of_class = not classes or kind in classes or any(f"{name}:" in message for name in classes)
+            if of_class and (not marks or any(mark in kind or mark in message for mark in marks)):
                 return f"{sentence}: {first_line(message) or kind}"
     kind, message = kinds_and_messages[-1]
     return f"{kind}: {first_line(message)}" if message else kind

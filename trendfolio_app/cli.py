@@ -77,7 +77,8 @@ def check_settings() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from trendfolio import preflight
+    from resources.kafka import check_broker
+    from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
     if calendar.nyse().first_session.date() <= day <= calendar.nyse().last_session.date() \
@@ -88,12 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_settings()
     for line in stack.up(args.external):
         print(line)
-    for line in preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
-        print(line)
+    check_database(os.environ["DATABASE_URL"])
+    check_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    print("preflight: PostgreSQL and the Kafka broker answer")
 
     from dagster import DagsterInstance
 
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     migrate(os.environ["DATABASE_URL"])
@@ -120,7 +122,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from trendfolio.backfill import backfill
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
