@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 
 from trendfolio import calendar
-from trendfolio.cli import main
+from trendfolio_app.cli import main
 
 OPERATOR_SETTINGS = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SPARK_MASTER_URL", "TRENDFOLIO_SOURCE",
                      "TRENDFOLIO_HOME", "DAGSTER_HOME")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # (error classes, what in a message marks it, what to tell the operator): a link of the chain matches when its class is
 # one of the classes, or when no classes are given and its message holds a mark; the first rule that matches wins.
-POSTGRES_GONE = ("Connection refused", "server closed the connection", "terminating connection", "connection is closed",
+POSTGRES_GONE = ("refused", "server closed the connection", "terminating connection", "connection is closed",
                  "the connection is lost", "consuming input failed", "connection to server", "connection attempt failed",
                  "This connection has been closed")
 KNOWN_CAUSES = (
@@ -24,7 +24,10 @@ KNOWN_CAUSES = (
 
 
 def first_line(text: str, limit: int = 240) -> str:
-    line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
+    """The message's first line, or for a Java error relayed by Py4J the line of the Java exception."""
+    lines = [part.strip() for part in str(text).splitlines() if part.strip()]
+    java = [line.lstrip(": ") for line in lines if "Exception: " in line]
+    line = (java or lines or [""])[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -9,7 +9,6 @@ from urllib.parse import urlparse
 
 import psycopg
 
-from trendfolio.sources import SOURCE_NAMES
 from trendfolio.stack import StackError
 
 # What SparkSession.builder.master accepts: local[N], local[*], local[N,F], spark://host:port[,host:port…], yarn and
@@ -33,11 +32,6 @@ def check_database(database_url: str) -> None:
         raise StackError(f"DATABASE_URL: {reason}{where}") from None
 
 
-def check_source(source: str) -> None:
-    if source not in SOURCE_NAMES:
-        raise StackError(f"TRENDFOLIO_SOURCE={source!r} is not a market-data source: use {', '.join(SOURCE_NAMES)}")
-
-
 def check_spark_master(master_url: str, timeout_s: float = 5.0) -> None:
     """The form Spark accepts, and for a standalone cluster a master that answers on its port: otherwise the run
     would collect a whole night before the first Spark asset fails."""
@@ -55,8 +49,3 @@ def check_spark_master(master_url: str, timeout_s: float = 5.0) -> None:
             reason = error.strerror or str(error)
     raise StackError(f"SPARK_MASTER_URL={master_url}: no Spark master answers ({reason})")
 
-
-def check_settings(source: str, master_url: str) -> None:
-    """The settings that need no service: checked before the stack starts."""
-    check_source(source)
-    check_spark_master(master_url)

@@ -71,9 +71,15 @@ def check_dates(start: dt.date, end: dt.date) -> None:
 
 
 def check_settings() -> None:
-    from trendfolio import preflight
+    """The settings that need no service, checked before the stack starts."""
+    from trendfolio.preflight import check_spark_master
+    from trendfolio.sources import SOURCE_NAMES
 
-    preflight.check_settings(os.environ["TRENDFOLIO_SOURCE"], os.environ["SPARK_MASTER_URL"])
+    source = os.environ["TRENDFOLIO_SOURCE"]
+    if source not in SOURCE_NAMES:
+        raise stack.StackError(f"TRENDFOLIO_SOURCE={source!r} is not a market-data source: use "
+                               f"{', '.join(SOURCE_NAMES)}")
+    check_spark_master(os.environ["SPARK_MASTER_URL"])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
