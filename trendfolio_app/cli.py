@@ -9,16 +9,7 @@ import sys
 import warnings
 
 from trendfolio import calendar, failures, settings, stack
-
-TABLES = (
-    "collected_01_daily_etf_ohlc",
-    "analytics_03_trending_etfs",
-    "collected_04_etf_holdings",
-    "collected_06_daily_stock_history",
-    "analytics_05_portfolio_allocation",
-    "analytics_07_portfolio_performance",
-)
-DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on"}
+from trendfolio.tables import PIPELINE_TABLES
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
@@ -41,9 +32,9 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
 
     counts = {}
     with psycopg.connect(database_url) as conn:
-        for table in TABLES:
-            column = DATE_COLUMNS.get(table, "session_date" if table.startswith("analytics") else "trade_date")
-            counts[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (day,)).fetchone()[0]
+        for table in PIPELINE_TABLES:
+            counts[table.name] = conn.execute(
+                f"SELECT count(*) FROM {table.name} WHERE {table.date_column} = %s", (day,)).fetchone()[0]
     return counts
 
 
