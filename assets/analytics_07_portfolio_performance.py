@@ -13,6 +13,7 @@ from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.performance import LOOKBACK_SESSIONS, realized_performance
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.warehouse import table_lock
 from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
 
@@ -35,30 +36,38 @@ def analytics_07_portfolio_performance(
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
     session = spark.session(len(sessions))
-    window = f"BETWEEN '{history_from}' AND '{end}'"
-    allocations = read_sql(
-        session, postgres.database_url,
-        f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
-        f"WHERE session_date {window}",
-    )
-    prices = read_sql(
-        session, postgres.database_url,
-        f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
-        f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
-    )
-    benchmark = read_sql(
-        session, postgres.database_url,
-        f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
-        f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
-    )
-    # The running figures continue from the last row stored before the range (one per horizon).
-    prior = read_sql(
-        session, postgres.database_url,
-        "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
-        f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
-    )
-    result = realized_performance(allocations, prices, benchmark, prior, start, end)
-    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end)
+    # Evaluations stored after the range depend on it (its allocations, the running figures): a range written before
+    # them recomputes them too. Read and written under the table's lock, so the last of two overlapping backfills
+    # sees every input the other wrote and the table ends as one run over both ranges.
+    with table_lock(postgres.database_url, TABLE):
+        with postgres.connect() as conn:
+            stored_through = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
+        through = max(end, stored_through) if stored_through else end
+        window = f"BETWEEN '{history_from}' AND '{through}'"
+        allocations = read_sql(
+            session, postgres.database_url,
+            f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
+            f"WHERE session_date {window}",
+        )
+        prices = read_sql(
+            session, postgres.database_url,
+            f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
+            f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
+        )
+        benchmark = read_sql(
+            session, postgres.database_url,
+            f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
+            f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
+        )
+        # The running figures continue from the last row stored before the range (one per horizon).
+        prior = read_sql(
+            session, postgres.database_url,
+            "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
+            f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
+        )
+        result = realized_performance(allocations, prices, benchmark, prior, start, through)
+        written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column,
+                                     start, through)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(

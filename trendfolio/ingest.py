@@ -21,7 +21,7 @@ from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc
 from trendfolio.warehouse import (
     connect,
     insert_consumer_dead_letter,
-    partition_lock,
+    table_lock,
     replace_validation_dead_letters,
     upsert_rows,
 )
@@ -61,7 +61,7 @@ class IngestReport:
     offsets: dict[int, int] = field(default_factory=dict)
     dead_letter_topic: str = ""
     consumer_dead_letters_by_rule: dict[str, int] = field(default_factory=dict)
-    lock_wait_s: float = 0.0  # time spent waiting for another run of the same table and partition
+    lock_wait_s: float = 0.0  # time spent waiting for another writer of the same table
 
     def metadata(self) -> dict:
         return {
@@ -74,7 +74,7 @@ class IngestReport:
             "kafka_topic": self.topic,
             "kafka_dead_letter_topic": self.dead_letter_topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
-            "partition_lock_wait_s": round(self.lock_wait_s, 3),
+            "table_lock_wait_s": round(self.lock_wait_s, 3),
         }
 
 
@@ -194,8 +194,9 @@ def ingest(
 ) -> IngestReport:
     records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
                for row in rows[list(table.columns)].to_dict("records")]
-    # Two runs of the same session at once would share one consumer group; the second one waits here instead.
-    with partition_lock(database_url, table.name, partition_date.isoformat()) as lock_wait_s:
+    # Two runs writing the table at once (the same session, or overlapping ranges) would share one consumer group and
+    # interleave their upserts; the second one waits here instead.
+    with table_lock(database_url, table.name) as lock_wait_s:
         with connect(database_url) as conn:
             with conn.transaction():
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
