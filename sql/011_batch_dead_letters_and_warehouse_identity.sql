@@ -10,8 +10,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS ops_dead_letters_message_row_idx
 -- A random identity per warehouse, made once: the default Kafka namespace is derived from it (and the database name),
 -- so two warehouses sharing one broker never share topics or consumer groups.
 CREATE TABLE IF NOT EXISTS ops_warehouse_identity (
-    singleton   boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
-    warehouse_id uuid       NOT NULL DEFAULT gen_random_uuid(),
-    created_at  timestamptz NOT NULL DEFAULT now()
+    warehouse_id uuid NOT NULL DEFAULT gen_random_uuid() PRIMARY KEY,
+    made_on      date NOT NULL DEFAULT current_date
 );
+CREATE UNIQUE INDEX IF NOT EXISTS ops_warehouse_identity_one_row ON ops_warehouse_identity ((true));
 INSERT INTO ops_warehouse_identity DEFAULT VALUES ON CONFLICT DO NOTHING;

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import new_warehouse
 from fault_support import SESSION, compare, expected_ohlc, ohlc_rows, ohlc_table, record_summary
-from resources import KafkaResource, PostgresResource
+from resources import KafkaResource
 from trendfolio.ingest import IngestIncomplete, ingest
 from trendfolio.tables import DAILY_ETF_OHLC
 
@@ -48,7 +48,7 @@ def _overlapping_runs(services, namespace: str) -> dict:
         def run_a():
             try:
                 outcome["a"] = ingest(DAILY_ETF_OHLC, rows_a, [], kafka=kafka_a,
-                                      postgres=PostgresResource(database_url=warehouse_a.database_url),
+                                      database_url=warehouse_a.database_url,
                                       partition_date=SESSION, source="synthetic", run_id="run-a")
             except IngestIncomplete as error:
                 outcome["a"] = error
@@ -57,7 +57,7 @@ def _overlapping_runs(services, namespace: str) -> dict:
         first.start()
         assert PAUSE["produced"].wait(120), "run A did not produce"
         outcome["b"] = ingest(DAILY_ETF_OHLC, rows_b, [], kafka=kafka_b,
-                              postgres=PostgresResource(database_url=warehouse_b.database_url),
+                              database_url=warehouse_b.database_url,
                               partition_date=SESSION, source="replay", run_id="run-b")
         PAUSE["resume"].set()
         first.join(timeout=180)

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from trendfolio.tables import CollectedTable
+from trendfolio.tables import Table
 
 MAGIC = b"TFB1"
 VERSION = 1
@@ -40,30 +40,20 @@ MAX_HEADER_BYTES = 4096
 NULLABLE_COLUMNS = frozenset({"holding_name"})
 
 
-def arrow_schema(table: CollectedTable) -> pa.Schema:
-    def arrow_type(column: str) -> pa.DataType:
-        if column in table.date_columns:
-            return pa.date32()
-        if column in table.integer_columns:
-            return pa.int64()
-        if column in table.text_columns:
-            return pa.string()
-        return pa.float64()
-
-    return pa.schema([pa.field(column, arrow_type(column)) for column in table.columns])
+ARROW_TYPES = {"text": pa.string(), "date": pa.date32(), "bigint": pa.int64(), "double precision": pa.float64()}
 
 
-def to_arrow(table: CollectedTable, rows) -> pa.Table:
+def arrow_schema(table: Table) -> pa.Schema:
+    """The Arrow schema of a collected table's written columns, from the registry's column types."""
+    return pa.schema([pa.field(column.name, ARROW_TYPES[column.type]) for column in table.schema])
+
+
+def to_arrow(table: Table, rows) -> pa.Table:
     """A pandas frame or a list of row dicts as an Arrow table of the collected table's schema."""
     if isinstance(rows, pa.Table):
         return rows
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=list(table.columns))
     return pa.Table.from_pandas(frame[list(table.columns)], schema=arrow_schema(table), preserve_index=False)
-
-
-def ordering_key(table: CollectedTable) -> str:
-    """The column whose rows must stay in order: a ticker's (an ETF's for holdings)."""
-    return table.key[0]
 
 
 @dataclass(frozen=True)
@@ -75,13 +65,13 @@ class Batch:
 
 
 def encode_batches(
-    table: CollectedTable, rows: pd.DataFrame, partition_date: dt.date, run_id: str, producer: str
+    table: Table, rows: pd.DataFrame, partition_date: dt.date, run_id: str, producer: str
 ) -> list[tuple[bytes, bytes]]:
     """(key, message) pairs: rows grouped by ordering bucket, ≤ ROWS_PER_MESSAGE per message."""
     if rows.empty:
         return []
     data = to_arrow(table, rows)
-    order = rows[ordering_key(table)].astype(str)
+    order = rows[table.ticker_column].astype(str)
     bucket_of = {value: zlib.crc32(value.encode()) % ORDERING_BUCKETS for value in order.unique()}
     buckets = order.map(bucket_of).to_numpy()
     order_positions = np.argsort(buckets, kind="stable")  # a ticker's rows keep their order within its bucket
@@ -96,7 +86,7 @@ def encode_batches(
     return messages
 
 
-def encode_batch(table: CollectedTable, rows: pa.Table, partition_date: dt.date, run_id: str, producer: str) -> bytes:
+def encode_batch(table: Table, rows: pa.Table, partition_date: dt.date, run_id: str, producer: str) -> bytes:
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, rows.schema) as writer:
         writer.write_table(rows)
@@ -109,7 +99,7 @@ def encode_batch(table: CollectedTable, rows: pa.Table, partition_date: dt.date,
     return MAGIC + len(header).to_bytes(4, "big") + header + body
 
 
-def decode_batch(table: CollectedTable, payload: bytes | None) -> Batch:
+def decode_batch(table: Table, payload: bytes | None) -> Batch:
     """A message back into its rows; raises ValueError with the reason for anything that is not a whole, intact batch
     of this table."""
     if payload is None:
@@ -152,7 +142,7 @@ def decode_batch(table: CollectedTable, payload: bytes | None) -> Batch:
     return Batch(run_id=header["run_id"], producer=header["producer"], partition_date=partition_date, rows=rows)
 
 
-def null_problem(table: CollectedTable, row: dict) -> tuple[str, str] | None:
+def null_problem(table: Table, row: dict) -> tuple[str, str] | None:
     """Arrow lets any column hold nulls; the tables do not (but for a holding's name)."""
     for column in table.columns:
         if row[column] is None and column not in NULLABLE_COLUMNS:

@@ -10,15 +10,18 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
 
-from resources.kafka import KafkaResource
-from resources.postgres import (
-    PostgresResource,
+from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload, to_arrow
+from trendfolio.tables import Table
+from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
+from trendfolio.warehouse import (
+    connect,
     insert_consumer_dead_letter,
     latest_per_key,
     partition_lock,
@@ -26,9 +29,6 @@ from resources.postgres import (
     upsert_rows,
     warehouse_namespace,
 )
-from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload, to_arrow
-from trendfolio.tables import CollectedTable
-from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 
 
 DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messages: <namespace>.dead_letters
@@ -36,6 +36,24 @@ DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messag
 
 class IngestIncomplete(RuntimeError):
     pass
+
+
+class Broker(Protocol):
+    """The Kafka client ingest needs (`resources.kafka.KafkaResource` is one): topics and groups named per table,
+    produce with acks=all, consume a group up to target offsets, a batch at a time."""
+
+    def in_namespace(self, default: str) -> "Broker": ...  # itself, or a copy in `default` when it has none
+
+    def topic_for(self, table_name: str) -> str: ...
+
+    def group_for(self, table_name: str) -> str: ...
+
+    async def ensure_topic(self, topic: str) -> None: ...
+
+    async def produce(self, topic: str, records: list[tuple[bytes, bytes]]) -> dict[int, int]: ...
+
+    async def consume_until(self, topic: str, group_id: str, targets: dict[int, int],
+                            handle_batch: Callable[[list], Awaitable[None]]): ...
 
 
 @dataclass
@@ -90,7 +108,7 @@ def dead_letter_message(
                       separators=(",", ":")).encode()
 
 
-def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
+def row_problem(table: Table, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
     """The row rules, applied again by the consumer to rows this call's producer did not send."""
     if "trade_date" in row:
         return ohlc_row_problem(row, partition_date)
@@ -103,7 +121,7 @@ def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tu
 
 
 def row_problems(
-    table: CollectedTable, rows: list[dict], partition_dates: list[dt.date]
+    table: Table, rows: list[dict], partition_dates: list[dt.date]
 ) -> list[tuple[str, str] | None]:
     """`row_problem` for each decoded row; OHLC rows the vectorized pre-check vouches for skip the per-row rules."""
     problems: list[tuple[str, str] | None] = [None] * len(rows)
@@ -120,12 +138,12 @@ def row_problems(
 
 
 def ingest(
-    table: CollectedTable,
+    table: Table,
     rows: pd.DataFrame,
     rejected: list[Rejection],
     *,
-    kafka: KafkaResource,
-    postgres: PostgresResource,
+    kafka: Broker,
+    database_url: str,
     partition_date: dt.date,
     source: str,
     run_id: str,
@@ -133,20 +151,20 @@ def ingest(
     producer = uuid.uuid4().hex  # this call's producer: its own messages skip the consumer's re-check of the rules
     records = encode_batches(table, rows, partition_date, run_id, producer)
     # Two runs of the same session at once would share one consumer group; the second one waits here instead.
-    with partition_lock(postgres, table.name, partition_date.isoformat()) as lock_wait_s:
-        with postgres.connect() as conn:
+    with partition_lock(database_url, table.name, partition_date.isoformat()) as lock_wait_s:
+        with connect(database_url) as conn:
             kafka = kafka.in_namespace(warehouse_namespace(conn))
             with conn.transaction():
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
-        report = asyncio.run(_produce_and_consume(table, records, kafka, postgres, run_id, producer))
+        report = asyncio.run(_produce_and_consume(table, records, kafka, database_url, run_id, producer))
         report.produced = len(rows)
         report.lock_wait_s = lock_wait_s
         report.dead_lettered_validation = count_by_rule(rejected)
-        _reconcile(table, rows, postgres)
+        _reconcile(table, rows, database_url)
     return report
 
 
-def _write_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: pa.Table) -> tuple[int, list]:
+def _write_or_isolate(conn: psycopg.Connection, table: Table, rows: pa.Table) -> tuple[int, list]:
     """Upsert the rows; if PostgreSQL refuses them, upsert each half on its own, down to single rows, and return the
     refused (position, error) pairs: a row the rules let through but a table constraint refuses cannot stop the
     consumer, and finding k bad rows among n costs about k·log2(n) statements."""
@@ -170,7 +188,7 @@ class _Refused:
     batch_row: int | None = None  # None: the whole message
     row: dict | None = None
 
-    def rejection(self, table: CollectedTable) -> Rejection:
+    def rejection(self, table: Table) -> Rejection:
         if self.row is None:
             return Rejection(printable_payload(self.message.key), self.rule, printable_payload(self.reason),
                              printable_payload(self.message.value))
@@ -179,7 +197,7 @@ class _Refused:
 
 
 async def _produce_and_consume(
-    table: CollectedTable, records: list[tuple[bytes, bytes]], kafka: KafkaResource, postgres: PostgresResource,
+    table: Table, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str,
     run_id: str, producer: str,
 ) -> IngestReport:
     topic = kafka.topic_for(table.name)
@@ -252,20 +270,20 @@ async def _produce_and_consume(
             await kafka.produce(dead_letter_topic, dead_letters)
 
     # One connection for the whole read (a transaction per batch): connecting per batch costs a SCRAM handshake each.
-    with postgres.connect() as conn:
+    with connect(database_url) as conn:
         consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
     report.dead_lettered_consumer = sum(report.consumer_dead_letters_by_rule.values())
     report.offsets = consumed.committed or targets
     return report
 
 
-def _reconcile(table: CollectedTable, rows: pd.DataFrame, postgres: PostgresResource) -> None:
+def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
     """Every key we produced must now be in the table."""
     if rows.empty:
         return
     keys = latest_per_key(table, to_arrow(table, rows).select(list(table.key)))
     key_list = ", ".join(table.key)
-    with postgres.connect() as conn:
+    with connect(database_url) as conn:
         with conn.transaction():
             conn.execute(f"CREATE TEMP TABLE expected_keys AS SELECT {key_list} FROM {table.name} WITH NO DATA")
             with conn.cursor().copy(f"COPY expected_keys ({key_list}) FROM STDIN (FORMAT csv)") as copy:
