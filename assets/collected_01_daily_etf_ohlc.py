@@ -8,6 +8,7 @@ from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.collect import already_collected, previous_closes, price_fetch_start, record_fetches
 from trendfolio.ingest import ingest
+from trendfolio.sources import refused_by_source
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
 from trendfolio.validation import validate_ohlc
@@ -41,15 +42,17 @@ def collected_01_daily_etf_ohlc(
         fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, start, LOOKBACK_SESSIONS)
         before = previous_closes(conn, DAILY_ETF_OHLC.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end)
+    refused, unreadable = refused_by_source(source)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
-    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected + refused, kafka=kafka, postgres=postgres,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),
-                  "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value},
+                  "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value,
+                  "tickers_unreadable": unreadable},
         check_results=checks,
     )
