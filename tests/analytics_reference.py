@@ -195,3 +195,64 @@ def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY
         growth = np.log1p(frame[source]) / frame["horizon"]
         frame[column] = np.exp(growth.groupby(frame["horizon"]).cumsum()) - 1
     return frame
+
+
+def baselines(evaluated: pd.DataFrame, allocations: pd.DataFrame, trends: dict, closes: pd.DataFrame,
+              sectors: tuple[str, ...], cost: float = 0.001) -> pd.DataFrame:
+    """analytics_08 from the rows of `performance` (evaluated_on, session_date, horizon, portfolio_return,
+    benchmark_return), the allocations (session_date, horizon, ticker, weight, method), each session's analytics_03
+    frame and the closes: one session and horizon at a time, running figures by cumulative loops."""
+    sessions = list(closes.index)
+    rows = []
+    for record in evaluated.sort_values(["horizon", "evaluated_on"]).itertuples(index=False):
+        day, exit_day, h = record.session_date, record.evaluated_on, record.horizon
+        held = allocations[(allocations.session_date == day) & (allocations.horizon == h)]
+        method = held["method"].iloc[0]
+
+        def ret(ticker):
+            return closes.at[exit_day, ticker] / closes.at[day, ticker] - 1
+
+        trend = trends[day]
+        chosen = sorted(trend.index[trend["is_trending"]])
+        trending_return = float(np.mean([ret(t) for t in chosen])) if chosen else record.benchmark_return
+        sector_return = float(np.mean([ret(t) for t in sectors]))
+        i = sessions.index(day)
+        previous = allocations[(allocations.session_date == sessions[i - 1]) & (allocations.horizon == h)] \
+            if i > 0 else allocations.iloc[0:0]
+        if previous.empty:
+            turnover = math.nan
+        else:
+            now, before = held.set_index("ticker")["weight"], previous.set_index("ticker")["weight"]
+            tickers = now.index.union(before.index)
+            turnover = float((now.reindex(tickers, fill_value=0) - before.reindex(tickers, fill_value=0)).abs().sum()
+                             / 2)
+        rows.append(dict(
+            evaluated_on=exit_day, session_date=day, horizon=h, method=method, portfolio_return=record.portfolio_return,
+            trending_etfs_return=trending_return, sector_etfs_return=sector_return, spy_return=record.benchmark_return,
+            turnover=turnover, net_return=record.portfolio_return - cost * (0 if math.isnan(turnover) else turnover)))
+    frame = pd.DataFrame(rows)
+    for name in ("trending_etfs", "sector_etfs", "spy"):
+        frame[f"excess_vs_{name}"] = frame["portfolio_return"] - frame[f"{name}_return"]
+    out = []
+    for h, group in frame.groupby("horizon"):
+        group = group.reset_index(drop=True)
+        growth = {c: 1.0 for c in ("portfolio_return", "net_return", "trending_etfs_return", "sector_etfs_return",
+                                   "spy_return")}
+        hits = {name: 0 for name in ("trending_etfs", "sector_etfs", "spy")}
+        peak, worst, rates = 1.0, 0.0, []
+        for k, row in group.iterrows():
+            for column in growth:
+                growth[column] *= (1 + row[column]) ** (1 / h)
+            for name in hits:
+                hits[name] += row[f"excess_vs_{name}"] > 0
+            peak = max(peak, growth["portfolio_return"])
+            worst = min(worst, growth["portfolio_return"] / peak - 1)
+            rates.append((1 + row["portfolio_return"]) ** (1 / h) - 1)
+            out.append(dict(
+                row, evaluations=k + 1, **{f"hit_rate_vs_{n}": hits[n] / (k + 1) for n in hits},
+                cumulative_return=growth["portfolio_return"] - 1, cumulative_net_return=growth["net_return"] - 1,
+                cumulative_trending_etfs_return=growth["trending_etfs_return"] - 1,
+                cumulative_sector_etfs_return=growth["sector_etfs_return"] - 1,
+                cumulative_spy_return=growth["spy_return"] - 1, max_drawdown=worst,
+                annualized_volatility=float(np.std(rates, ddof=1) * math.sqrt(252)) if len(rates) > 1 else math.nan))
+    return pd.DataFrame(out)

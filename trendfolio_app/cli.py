@@ -16,8 +16,10 @@ TABLES = (
     "collected_06_daily_stock_history",
     "analytics_05_portfolio_allocation",
     "analytics_07_portfolio_performance",
+    "analytics_08_portfolio_baselines",
 )
-DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on"}
+DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on",
+                "analytics_08_portfolio_baselines": "evaluated_on"}
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
