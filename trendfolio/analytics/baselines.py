@@ -120,7 +120,8 @@ def with_running_figures(rows: DataFrame) -> DataFrame:
         "annualized_volatility": F.stddev_samp(F.pow(1 + F.col("portfolio_return"), per_session) - 1).over(running)
         * math.sqrt(TRADING_SESSIONS_PER_YEAR),
     })
-    peak = F.max(1 + F.col("cumulative_return")).over(running)
+    # The curve starts at 1 before the first row: a first loss is a drawdown too.
+    peak = F.greatest(F.lit(1.0), F.max(1 + F.col("cumulative_return")).over(running))
     frame = frame.withColumn("_drawdown", F.least(F.lit(0.0), (1 + F.col("cumulative_return")) / peak - 1))
     return frame.withColumn("max_drawdown", F.min("_drawdown").over(running)).drop("_drawdown")
 
