@@ -11,12 +11,14 @@ from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allo
 from assets.analytics_07_portfolio_performance import analytics_07_portfolio_performance
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_BASELINES
 
-TABLE = "analytics_08_portfolio_baselines"
+TABLE = PORTFOLIO_BASELINES.name
 DEFAULT_COSTS = CostRule()
 
 
@@ -32,6 +34,8 @@ class CostConfig(Config):
           collected_01_daily_etf_ohlc],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=PORTFOLIO_BASELINES.description,
+    metadata=table_metadata(PORTFOLIO_BASELINES),
 )
 def analytics_08_portfolio_baselines(
     context: AssetExecutionContext, config: CostConfig, spark: SparkResource, postgres: PostgresResource
