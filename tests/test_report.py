@@ -6,7 +6,7 @@ import math
 import psycopg
 import pytest
 
-from trendfolio.report import write_report
+from trendfolio_app.report import write_report
 from trendfolio_app.cli import main
 
 pytestmark = pytest.mark.integration

@@ -177,7 +177,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from trendfolio.report import write_report
+    from trendfolio_app.report import write_report
 
     if args.end < args.start:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
