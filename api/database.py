@@ -1,5 +1,6 @@
 """How the API reaches PostgreSQL: as the SELECT-only role `trendfolio_api` (sql/005_api_readonly_role.sql), in
-read-only transactions, one short connection per request."""
+read-only transactions, one short connection per request, every statement bounded by a statement and a lock timeout (a
+table locked by the nightly run or an operator makes a request answer 503 quickly instead of holding a worker thread)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,16 @@ def _json_safe(value):
 @dataclass(frozen=True)
 class Database:
     url: str
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 1000
+    connect_timeout_s: int = 5
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        with psycopg.connect(self.url, connect_timeout=10, row_factory=dict_row) as conn:
+        options = (f"-c statement_timeout={self.statement_timeout_ms} -c lock_timeout={self.lock_timeout_ms} "
+                   f"-c idle_in_transaction_session_timeout={self.statement_timeout_ms * 2}")
+        with psycopg.connect(self.url, connect_timeout=self.connect_timeout_s, options=options,
+                             row_factory=dict_row) as conn:
             conn.read_only = True  # a second guard: the role itself can only SELECT
             yield conn
 

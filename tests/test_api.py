@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -46,6 +47,32 @@ THANKSGIVING = dt.date(2026, 11, 26)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = pytest.mark.integration
+
+# The API's operations, one test each; test_docs_and_openapi checks the list covers the document.
+OPERATIONS = ["/api/sessions", "/api/sessions/{session_date}/trending-etfs",
+              "/api/sessions/{session_date}/portfolios/{horizon}",
+              "/api/sessions/{session_date}/portfolios/{horizon}/changes", "/api/trending-history",
+              "/api/market-closures", "/api/etfs/{ticker}/holdings", "/api/tickers/{ticker}/prices",
+              "/api/tickers/{ticker}/weights", "/api/performance", "/api/turnover", "/api/track-record",
+              "/api/status"]
+# A request to each operation, for the tests that try them all.
+EXAMPLE_REQUESTS = {
+    "/api/sessions": "/api/sessions",
+    "/api/sessions/{session_date}/trending-etfs": f"/api/sessions/{SESSIONS[0]}/trending-etfs",
+    "/api/sessions/{session_date}/portfolios/{horizon}": f"/api/sessions/{SESSIONS[0]}/portfolios/5",
+    "/api/sessions/{session_date}/portfolios/{horizon}/changes": f"/api/sessions/{SESSIONS[0]}/portfolios/5/changes",
+    "/api/trending-history": "/api/trending-history",
+    "/api/market-closures": f"/api/market-closures?start={SESSIONS[0]}&end={SESSIONS[-1]}",
+    "/api/etfs/{ticker}/holdings": "/api/etfs/XLK/holdings",
+    "/api/tickers/{ticker}/prices": "/api/tickers/SPY/prices",
+    "/api/tickers/{ticker}/weights": "/api/tickers/SPY/weights",
+    "/api/performance": "/api/performance",
+    "/api/turnover": "/api/turnover",
+    "/api/track-record": "/api/track-record",
+    "/api/status": "/api/status",
+}
+# The one operation that answers from the exchange calendar alone, without the database.
+NO_DATABASE = {"/api/market-closures"}
 
 
 def fill_performance(warehouse) -> list[tuple]:
@@ -285,6 +312,187 @@ def test_trendfolio_api_command_serves_the_api_and_the_dashboard(warehouse_url, 
     assert f"http://127.0.0.1:{port}/dashboard" in output
 
 
+# --- what the dashboard reads: portfolio explanation, changes, turnover, history, weights, track record, CSV -----
+
+def test_a_portfolio_says_what_it_is(client, warehouse_url):
+    session = SESSIONS[-1]
+    for horizon in (5, 10, 20):
+        body = client.get(f"/api/sessions/{session}/portfolios/{horizon}").json()
+        explanation = body["explanation"]
+        methods = {row[0] for row in query(warehouse_url, "SELECT DISTINCT method FROM analytics_05_portfolio_allocation"
+                                                          " WHERE session_date = %s AND horizon = %s", (session, horizon))}
+        assert {explanation["method"]} == methods
+        assert explanation["label"] in {"weighted stocks", "trending-ETFs fallback", "SPY fallback"}
+        trending = [row[0] for row in query(warehouse_url, "SELECT ticker FROM analytics_03_trending_etfs WHERE "
+                                            "session_date = %s AND is_trending ORDER BY score_rank", (session,))]
+        assert explanation["trending_etfs"] == trending
+        assert explanation["reason"] and (not trending or trending[0] in explanation["reason"])
+        if explanation["method"] == "score_inv_vol_capped":
+            assert explanation["notes"][0].startswith("stock cap")
+            assert explanation["holdings_as_of"] is not None and explanation["holdings_age_sessions"] >= 0
+            assert explanation["priced_candidates"] >= body["total"]
+
+
+def test_changes_since_the_previous_session(client, warehouse_url):
+    session, previous = SESSIONS[1], SESSIONS[0]
+    body = client.get(f"/api/sessions/{session}/portfolios/10/changes").json()
+    assert body["previous_session"] == previous.isoformat()
+    now = dict(query(warehouse_url, "SELECT ticker, weight FROM analytics_05_portfolio_allocation "
+                                    "WHERE session_date = %s AND horizon = 10", (session,)))
+    before = dict(query(warehouse_url, "SELECT ticker, weight FROM analytics_05_portfolio_allocation "
+                                       "WHERE session_date = %s AND horizon = 10", (previous,)))
+    items = {item["ticker"]: item for item in body["items"]}
+    assert set(items) == set(now) | set(before)
+    assert {t for t, item in items.items() if item["change"] == "entered"} == set(now) - set(before)
+    assert {t for t, item in items.items() if item["change"] == "left"} == set(before) - set(now)
+    expected = sum(abs(now.get(t, 0) - before.get(t, 0)) for t in items) / 2
+    assert body["turnover"] == pytest.approx(expected)
+    turnover = client.get("/api/turnover", params={"horizon": 10}).json()["items"]
+    assert [(row["session_date"], row["previous_session"]) for row in turnover] == [
+        (SESSIONS[1].isoformat(), SESSIONS[0].isoformat()), (SESSIONS[2].isoformat(), SESSIONS[1].isoformat())]
+    assert turnover[0]["turnover"] == pytest.approx(expected)
+    first = client.get(f"/api/sessions/{SESSIONS[0]}/portfolios/10/changes").json()
+    assert first["previous_session"] is None and first["turnover"] is None
+    assert {item["change"] for item in first["items"]} == {"entered"}
+
+
+def test_trending_history_and_since_when(client, warehouse_url):
+    body = client.get("/api/trending-history", params={"sessions": 2}).json()
+    assert body["sessions"] == [d.isoformat() for d in SESSIONS[1:]]
+    assert body["total"] == len(body["items"]) == 30
+    stored = {(row[0].isoformat(), row[1]): row[2] for row in query(
+        warehouse_url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs")}
+    assert all(stored[(item["session_date"], item["ticker"])] == item["is_trending"] for item in body["items"])
+    ranking = client.get(f"/api/sessions/{SESSIONS[-1]}/trending-etfs").json()["items"]
+    for item in ranking:
+        history = [stored[(d.isoformat(), item["ticker"])] for d in SESSIONS]
+        if not item["is_trending"]:
+            assert item["trending_since"] is None
+            continue
+        run_start = len(history) - 1
+        while run_start > 0 and history[run_start - 1]:
+            run_start -= 1
+        assert item["trending_since"] == SESSIONS[run_start].isoformat(), item["ticker"]
+
+
+def test_weight_history_of_a_stock(client, warehouse_url):
+    ticker, held = query(warehouse_url, "SELECT ticker, count(*) FROM analytics_05_portfolio_allocation "
+                                        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")[0]
+    body = client.get(f"/api/tickers/{ticker}/weights").json()
+    assert body["total"] == held == len(body["items"])
+    stored = {(row[0].isoformat(), row[1]): row[2] for row in query(
+        warehouse_url, "SELECT session_date, horizon, weight FROM analytics_05_portfolio_allocation WHERE ticker = %s",
+        (ticker,))}
+    assert {(item["session_date"], item["horizon"]): item["weight"] for item in body["items"]} == pytest.approx(stored)
+    for item in body["items"]:
+        if item["contribution"] is not None:
+            assert item["contribution"] == pytest.approx(item["weight"] * item["ticker_return"])
+
+
+def test_track_record_per_horizon(client, filled):
+    _, rows = filled
+    body = client.get("/api/track-record").json()
+    assert [record["horizon"] for record in body["horizons"]] == [5, 10, 20]
+    for record in body["horizons"]:
+        own = [row for row in rows if row[1] == record["horizon"]]
+        assert record["evaluations"] == len(own)
+        assert record["hit_rate"] == pytest.approx(own[-1][8])  # analytics_07's running figure
+        assert record["cumulative_return"] == pytest.approx(own[-1][9])
+        curve = [1 + row[9] for row in own]
+        worst = min(value / max([1.0, *curve[:index + 1]]) - 1 for index, value in enumerate(curve))
+        assert record["max_drawdown"] == pytest.approx(worst)
+        assert record["mean_excess_return"] == pytest.approx(sum(row[6] for row in own) / len(own))
+        assert record["portfolios"] == 3 and record["hit_rate_vs_trending_etfs"] is not None
+    assert len(body["curves"]) == len(rows)
+
+
+@pytest.mark.parametrize("path", sorted(set(EXAMPLE_REQUESTS) - {"/api/market-closures", "/api/track-record",
+                                                                 "/api/status"}))
+def test_every_list_downloads_as_csv(client, warehouse_url, path):
+    url = EXAMPLE_REQUESTS[path]
+    if path == "/api/etfs/{ticker}/holdings":  # an ETF that trended, so that it has holdings
+        url = f"/api/etfs/{query(warehouse_url, 'SELECT min(etf_ticker) FROM collected_04_etf_holdings')[0][0]}/holdings"
+    body = client.get(url).json()
+    for response in (client.get(url, params={"format": "csv"}), client.get(url, headers={"Accept": "text/csv"})):
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        lines = response.text.splitlines()
+        assert len(lines) == 1 + len(body["items"]) and int(response.headers["x-total-count"]) == body["total"]
+        assert lines[0].split(",")[0] == next(iter(body["items"][0])) if body["items"] else lines[0]
+    assert client.get(url, params={"format": "xml"}).status_code == 422
+
+
+# --- a database that cannot answer: unmigrated, busy ---------------------------------------------------------------
+
+def test_every_endpoint_is_503_json_against_an_unmigrated_database(services, filled):
+    """A database without the schema (the API role exists on the server): 503 with a reason from every endpoint that
+    reads the database, never a plain-text 500."""
+    name = f"test_unmigrated_{os.getpid()}"
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = as_api_role(services.admin_url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with TestClient(create_app(url)) as empty:
+            answers = {path: empty.get(request) for path, request in EXAMPLE_REQUESTS.items()}
+    finally:
+        with psycopg.connect(services.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    details = {path: problem(response, 503) for path, response in answers.items() if path not in NO_DATABASE}
+    assert all("not migrated" in detail or "does not exist" in detail for detail in details.values()), details
+    assert all("trendfolio migrate" in detail or "apply the migrations" in detail for detail in details.values())
+    assert all(answers[path].status_code == 200 for path in NO_DATABASE)
+    record_summary("api_unmigrated", {"endpoints": len(details), "statuses": sorted({r.status_code for r in
+                                                                                    answers.values()}),
+                                      "example": details["/api/sessions"]})
+
+
+def test_every_api_connection_has_statement_and_lock_timeouts(api_url):
+    database = Database(api_url)
+    with database.connect() as conn:
+        settings_now = {name: Database.value(conn, f"SHOW {name}") for name in ("statement_timeout", "lock_timeout")}
+        assert settings_now == {"statement_timeout": "5s", "lock_timeout": "1s"}
+    with Database(api_url, statement_timeout_ms=200).connect() as conn, \
+            pytest.raises(psycopg.errors.QueryCanceled):
+        conn.execute("SELECT pg_sleep(2)")
+
+
+def test_a_locked_table_is_503_busy_and_the_pool_keeps_serving(served, warehouse_url):
+    """An operator's transaction holds ACCESS EXCLUSIVE on the ranking and portfolio tables (as a long rewrite
+    would): 80 concurrent requests for them, twice the worker pool, answer 503 "busy" within the lock timeout
+    instead of queueing behind the lock, and a request for another table is served meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(path: str) -> tuple[int, str, float]:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(served + path, timeout=60) as response:
+                return response.status, response.read().decode(), time.monotonic() - started
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), time.monotonic() - started
+
+    paths = [f"/api/sessions/{SESSIONS[0]}/trending-etfs", f"/api/sessions/{SESSIONS[0]}/portfolios/5"] * 40
+    with psycopg.connect(warehouse_url) as owner:
+        owner.execute("LOCK TABLE analytics_03_trending_etfs, analytics_05_portfolio_allocation "
+                      "IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(paths) + 1) as pool:
+            flood = [pool.submit(get, path) for path in paths]
+            spy = pool.submit(get, "/api/tickers/SPY/prices").result()
+            answers = [future.result() for future in flood]
+        elapsed = time.monotonic() - started
+        owner.rollback()
+    statuses = sorted({status for status, _, _ in answers})
+    record_summary("api_locked_table", {"requests": len(paths), "statuses": statuses, "wall_s": round(elapsed, 2),
+                                        "slowest_s": round(max(t for _, _, t in answers), 2),
+                                        "other_table_s": round(spy[2], 2), "detail": json.loads(answers[0][1])})
+    assert statuses == [503]
+    assert all("database is busy" in json.loads(body)["detail"] for _, body, _ in answers)
+    assert elapsed < 30, f"80 requests took {elapsed:.1f} s against a 1 s lock timeout"
+    assert spy[0] == 200 and spy[2] < 10
+    assert get(paths[0])[0] == 200  # the lock released: served again
+
+
 # --- validation ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [
@@ -490,10 +698,6 @@ def test_arbitrary_text_in_a_path_parameter_never_gets_a_server_error(client, te
 
 # --- property-based run over the OpenAPI document -------------------------------------------------------------------
 
-# The API's operations, one test each; test_docs_and_openapi checks the list covers the document.
-OPERATIONS = ["/api/sessions", "/api/sessions/{session_date}/trending-etfs",
-              "/api/sessions/{session_date}/portfolios/{horizon}", "/api/etfs/{ticker}/holdings",
-              "/api/tickers/{ticker}/prices", "/api/performance", "/api/status"]
 
 
 @pytest.fixture(scope="module")
