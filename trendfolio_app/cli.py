@@ -46,8 +46,20 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
     return counts
 
 
+def first_failure(result) -> str:
+    """The asset's own error of the run's first failed step, on one line (Dagster wraps it as the cause of its own)."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    return "see the Dagster UI or its event log"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from trendfolio import preflight
+    from resources.kafka import check_broker
+    from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
     if not calendar.is_session(day):
@@ -55,12 +67,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     for line in stack.up(args.external):
         print(line)
-    for line in preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
-        print(line)
+    check_database(os.environ["DATABASE_URL"])
+    check_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    print("preflight: PostgreSQL and the Kafka broker answer")
 
     from dagster import DagsterInstance
 
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     migrate(os.environ["DATABASE_URL"])
@@ -72,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for table, count in counts.items():
         print(f"  {table:40s} {count:6d} rows for {day}")
     if not result.success:
-        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): see the Dagster UI or its event log")
+        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): {first_failure(result)}")
         return 1
     print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
     print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
@@ -85,7 +98,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from trendfolio.backfill import backfill
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
