@@ -1,5 +1,5 @@
 """The read-only API (OpenAPI docs at /docs) and the dashboard page (/dashboard) over the warehouse tables: one
-APIRouter per resource (api/routers/), the error handling of api/errors.py, the database of api/database.py."""
+APIRouter per resource (api/*_router.py), the error handling of api/errors.py, the database of api/database.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.database import Database, api_database_url
-from api.routers import dashboard, performance, sessions, status, tickers
+from api import dashboard_router, performance_router, sessions_router, status_router, tickers_router
 
 
 def create_app(database_url: str | None = None, database: Database | None = None) -> FastAPI:
@@ -25,7 +25,7 @@ def create_app(database_url: str | None = None, database: Database | None = None
     )
     app.state.database = database
     errors.install(app, database)
-    for module in (sessions, tickers, performance, status, dashboard):
+    for module in (sessions_router, tickers_router, performance_router, status_router, dashboard_router):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=dashboard_router.STATIC_DIR), name="static")
     return app

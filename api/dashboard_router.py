@@ -8,7 +8,7 @@ import plotly
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 # plotly.js ships inside the plotly wheel: the dashboard needs no CDN and no front-end build.
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
