@@ -163,7 +163,7 @@ class CurvePoint(BaseModel):
     horizon: int
     cumulative_return: float
     cumulative_benchmark_return: float
-    cumulative_trending_etfs_return: float
+    cumulative_trending_etfs_return: float | None
     drawdown: float
 
 

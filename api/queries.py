@@ -271,21 +271,23 @@ def turnover(conn, horizon: int | None) -> list[dict]:
 
 
 def trending_etf_baseline(conn) -> list[dict]:
-    """Per scored portfolio: the return over the same sessions of the session's trending ETFs, equally weighted
-    (SPY when none trended), and whether the portfolio beat it."""
+    """Per scored portfolio: the return over the same sessions of the session's trending ETFs, equally weighted (SPY
+    when none trended; None when a trending ETF lacks a price at either end)."""
     return Database.rows(conn, f"""
-        WITH perf AS (SELECT session_date, horizon, evaluated_on, portfolio_return FROM {PERFORMANCE_TABLE}),
+        WITH perf AS (SELECT session_date, horizon, evaluated_on, portfolio_return, benchmark_return
+                      FROM {PERFORMANCE_TABLE}),
              etfs AS (
-                 SELECT p.session_date, p.horizon, avg(e1.adj_close / e0.adj_close - 1) AS etf_return, count(*) AS etfs
+                 SELECT p.session_date, p.horizon, count(t.ticker) AS trending,
+                        count(e1.adj_close / e0.adj_close) AS priced, avg(e1.adj_close / e0.adj_close - 1) AS etf_return
                  FROM perf p
-                 JOIN {TRENDING_TABLE} t ON t.session_date = p.session_date AND t.is_trending
-                 JOIN {ETF_PRICES_TABLE} e0 ON e0.ticker = t.ticker AND e0.trade_date = p.session_date
-                 JOIN {ETF_PRICES_TABLE} e1 ON e1.ticker = t.ticker AND e1.trade_date = p.evaluated_on
+                 LEFT JOIN {TRENDING_TABLE} t ON t.session_date = p.session_date AND t.is_trending
+                 LEFT JOIN {ETF_PRICES_TABLE} e0 ON e0.ticker = t.ticker AND e0.trade_date = p.session_date
+                 LEFT JOIN {ETF_PRICES_TABLE} e1 ON e1.ticker = t.ticker AND e1.trade_date = p.evaluated_on
                  GROUP BY 1, 2)
         SELECT p.session_date, p.horizon, p.evaluated_on, p.portfolio_return,
-               coalesce(e.etf_return, b.benchmark_return) AS etf_return
-        FROM perf p LEFT JOIN etfs e USING (session_date, horizon)
-        JOIN {PERFORMANCE_TABLE} b USING (session_date, horizon)
+               CASE WHEN e.trending = 0 THEN p.benchmark_return WHEN e.priced = e.trending THEN e.etf_return END
+                   AS etf_return
+        FROM perf p JOIN etfs e USING (session_date, horizon)
         ORDER BY p.evaluated_on, p.horizon""")
 
 

@@ -9,8 +9,8 @@ from statistics import fmean
 from api.params import HORIZONS
 
 BASELINE_NOTE = ("trending ETFs: the session's trending sector ETFs equally weighted (SPY when none trended), held over "
-                 "the same sessions as the portfolio; curves compound each h-session return at (1 + r)^(1/h) per "
-                 "session, as analytics_07 does")
+                 "the same sessions as the portfolio (left out where one lacks a price); curves compound each "
+                 "h-session return at (1 + r)^(1/h) per session, as analytics_07 does")
 
 
 def drawdowns(curve: list[float]) -> list[float]:
@@ -34,11 +34,12 @@ def track_record(performance: list[dict], baseline: list[dict], turnover: list[d
     horizons, curves = [], []
     for horizon in HORIZONS:
         rows = [row for row in performance if row["horizon"] == horizon]
-        etf_cum, log_sum, points = [], 0.0, []
-        for row in rows:
+        etf_cum, log_sum = [], 0.0
+        for row in rows:  # a portfolio whose ETFs lack a price leaves the baseline's curve without a point
             etf = etf_return.get((row["session_date"], horizon))
-            log_sum += math.log1p(etf if etf is not None else row["benchmark_return"]) / horizon
-            etf_cum.append(math.expm1(log_sum))
+            if etf is not None:
+                log_sum += math.log1p(etf) / horizon
+            etf_cum.append(math.expm1(log_sum) if etf is not None else None)
         own = [row["cumulative_return"] for row in rows]
         own_dd, bench_dd = drawdowns(own), drawdowns([row["cumulative_benchmark_return"] for row in rows])
         for row, etf, drawdown in zip(rows, etf_cum, own_dd):
@@ -60,7 +61,7 @@ def track_record(performance: list[dict], baseline: list[dict], turnover: list[d
             "mean_excess_vs_trending_etfs": mean(versus),
             "cumulative_return": own[-1] if rows else None,
             "cumulative_benchmark_return": rows[-1]["cumulative_benchmark_return"] if rows else None,
-            "cumulative_trending_etfs_return": etf_cum[-1] if rows else None,
+            "cumulative_trending_etfs_return": next((v for v in reversed(etf_cum) if v is not None), None),
             "max_drawdown": min(own_dd) if rows else None,
             "benchmark_max_drawdown": min(bench_dd) if rows else None,
             "mean_turnover": mean([row["turnover"] for row in turnover if row["horizon"] == horizon]),

@@ -402,7 +402,9 @@ def test_track_record_per_horizon(client, filled):
         worst = min(value / max([1.0, *curve[:index + 1]]) - 1 for index, value in enumerate(curve))
         assert record["max_drawdown"] == pytest.approx(worst)
         assert record["mean_excess_return"] == pytest.approx(sum(row[6] for row in own) / len(own))
-        assert record["portfolios"] == 3 and record["hit_rate_vs_trending_etfs"] is not None
+        assert record["portfolios"] == 3
+        # The filled rows end on calendar days after the last collected price: no trending-ETF baseline for them.
+        assert record["hit_rate_vs_trending_etfs"] is None and record["cumulative_trending_etfs_return"] is None
     assert len(body["curves"]) == len(rows)
 
 
@@ -746,58 +748,198 @@ def browser(tmp_path_factory):
     chromium.close()
 
 
-# What the dashboard drew: bars per chart, the ranking's trending trace, performance lines, the banner.
+# What the dashboard drew, read from the page: charts' data, tables' rows, texts, links.
 RENDERED = """(() => {
-  const chart = id => document.getElementById(id);
+  const el = id => document.getElementById(id);
   const bars = id => document.querySelectorAll(`#${id} .barlayer .point`).length;
+  const table = id => [...document.querySelectorAll(`#${id} tbody tr`)].map(tr => [...tr.cells].map(td => td.textContent));
+  const traces = id => (el(id).data || []).map(t => ({ name: t.name, x: t.x, y: t.y, z: t.z, yz: t.y }));
   return {
     session: document.body.dataset.session,
-    banner_source: chart("source-banner").dataset.source,
-    banner_text: chart("source-banner").textContent,
+    horizon: document.body.dataset.horizon,
+    search: window.location.search,
+    banner_source: el("source-banner").dataset.source,
+    banner_text: el("source-banner").textContent,
     ranking_bars: bars("chart-ranking"),
-    trending_x: chart("chart-ranking").data[0].x,
+    trending_x: el("chart-ranking").data[0].x,
+    today: el("today-summary").textContent,
+    history: traces("chart-history")[0],
     portfolio_bars: [5, 10, 20].map(h => bars(`chart-portfolio-${h}`)),
-    performance_lines: document.querySelectorAll("#chart-performance .scatterlayer .trace").length,
+    explanations: Object.fromEntries([5, 10, 20].map(h => [h, el(`explain-${h}`).textContent])),
+    methods: [5, 10, 20].map(h => el(`explain-${h}`).dataset.method),
+    positions: table("table-positions"),
+    changes: table("table-changes"),
+    changes_summary: el("changes-summary").textContent,
+    turnover: traces("chart-turnover"),
+    track: table("table-track"),
+    track_summary: el("track-summary").textContent,
+    performance: traces("chart-performance"),
+    performance_axis: el("chart-performance").layout && el("chart-performance").layout.xaxis.type,
+    footer: el("status-line").textContent,
+    footer_performance_until: el("status-line").dataset.performanceUntil,
+    csv_links: [...document.querySelectorAll("table caption a.csv")].map(a => ({
+      table: a.closest(".table").id, href: a.href, rows: Number(a.closest(".table").dataset.rows) })),
     empty_charts: [...document.querySelectorAll(".chart.empty")].map(e => e.id + ": " + e.textContent),
-    errors: chart("errors").textContent,
+    errors: el("errors").textContent,
     resources: performance.getEntriesByType("resource").map(entry => entry.name),
   };
 })()"""
+CSV_LINES = """Promise.all([...document.querySelectorAll("table caption a.csv")].map(a =>
+  fetch(a.href).then(r => r.text()).then(text => [a.closest(".table").id, text.trim().split("\\n").length])))"""
+DRILL = """(() => ({
+  drill: document.body.dataset.drill,
+  holdings: [...document.querySelectorAll("#table-holdings tbody tr")].map(tr => tr.cells[0].textContent),
+  prices: (document.getElementById("chart-holdings-prices").data || []).map(t => ({ name: t.name, x: t.x })),
+  weights: (document.getElementById("chart-stock-weights").data || []).map(t => ({ name: t.name, x: t.x, y: t.y })),
+  weight_rows: document.querySelectorAll("#table-stock-weights tbody tr").length,
+  title: document.getElementById("drill-stock-title").textContent,
+}))()"""
+VIEWS: dict[str, dict] = {}  # what each view drew, for the report
 
 
-def expected_view(client, session: dt.date) -> dict:
-    ranking = client.get(f"/api/sessions/{session}/trending-etfs").json()["items"]
-    return {
-        "ranking_bars": sum(item["score"] is not None for item in ranking),
-        "trending_x": [item["ticker"] for item in ranking if item["is_trending"]],
-        "portfolio_bars": [client.get(f"/api/sessions/{session}/portfolios/{h}").json()["total"] for h in (5, 10, 20)],
-    }
+def increasing(values: list[str]) -> bool:
+    return all(a < b for a, b in zip(values, values[1:]))
 
 
-def test_dashboard_renders_the_charts_and_switches_date_in_headless_chromium(served, browser, client):
-    browser.navigate(f"{served}/dashboard")
+def percent(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def wait_ready(browser, session: dt.date) -> None:
+    browser.wait_for(f"document.body.dataset.session === '{session}' && document.body.dataset.state === 'ready'")
+
+
+def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser, client):
+    session, horizon = SESSIONS[1], 10
+    browser.navigate(f"{served}/dashboard?session={session}&horizon={horizon}")
     state = browser.wait_for("document.body.dataset.state !== 'loading' && document.body.dataset.state")
     assert state == "ready", browser.evaluate("document.getElementById('errors').textContent")
-    assert browser.evaluate("typeof Plotly") == "object"
+    timing = browser.evaluate("({ paint: Object.fromEntries(performance.getEntriesByType('paint').map(e => "
+                              "[e.name, Math.round(e.startTime)])), first_chart: Number(document.body.dataset."
+                              "firstChartMs), ready: Math.round(performance.now()) })")
+    record_summary("dashboard_first_paint", {"data": "3 synthetic sessions (test fixture)", **timing})
+    assert timing["paint"]["first-contentful-paint"] < 5000  # generous: a noisy shared machine; the figure is recorded
+    view = browser.evaluate(RENDERED)
+    browser.screenshot(ARTIFACTS / f"dashboard-{session}-h{horizon}.png")
 
-    for session in (SESSIONS[-1], SESSIONS[0]):
-        if browser.evaluate("document.body.dataset.session") != session.isoformat():
-            browser.evaluate(f"(() => {{ const select = document.getElementById('session-select'); "
-                             f"select.value = '{session}'; select.dispatchEvent(new Event('change')); }})()")
-            browser.wait_for(f"document.body.dataset.session === '{session}' && document.body.dataset.state === 'ready'")
-        view = browser.evaluate(RENDERED)
-        browser.screenshot(ARTIFACTS / f"dashboard-{session}.png")
-        assert view["session"] == session.isoformat()
-        assert view["banner_source"] == "SYNTHETIC" and "SYNTHETIC DATA" in view["banner_text"]
-        assert view["empty_charts"] == [] and view["errors"] == ""
-        expected = expected_view(client, session)
-        assert view["ranking_bars"] == expected["ranking_bars"] > 0
-        assert view["trending_x"] == expected["trending_x"]
-        assert view["portfolio_bars"] == expected["portfolio_bars"] and min(view["portfolio_bars"]) > 0
-        assert view["performance_lines"] == 6  # portfolio and SPY for each horizon
-        assert all(url.startswith(served) for url in view["resources"]), view["resources"]
+    # The link: session and horizon from the URL, written back to it.
+    assert (view["session"], view["horizon"]) == (session.isoformat(), str(horizon))
+    assert f"session={session}" in view["search"] and f"horizon={horizon}" in view["search"]
+    assert view["banner_source"] == "SYNTHETIC" and "SYNTHETIC DATA" in view["banner_text"]
+    assert view["empty_charts"] == [] and view["errors"] == ""
+    assert all(url.startswith(served) for url in view["resources"]), view["resources"]
+
+    # Today: the ranking, and which sectors trend since when.
+    ranking = client.get(f"/api/sessions/{session}/trending-etfs").json()["items"]
+    trending = [item for item in ranking if item["is_trending"]]
+    assert view["ranking_bars"] == sum(item["score"] is not None for item in ranking) > 0
+    assert view["trending_x"] == [item["ticker"] for item in trending]
+    for item in trending:
+        assert f"{item['ticker']} (since {item['trending_since']}" in view["today"]
+
+    # History: the heatmap's cells are the stored trending flags.
+    history = client.get("/api/trending-history", params={"end": session, "sessions": 40}).json()
+    assert view["history"]["x"] == history["sessions"] and increasing(view["history"]["x"])
+    flags = {(r["ticker"], r["session_date"]): r["is_trending"] for r in history["items"]}
+    drawn = {(ticker, day): bool(value) for ticker, row in zip(view["history"]["y"], view["history"]["z"])
+             for day, value in zip(view["history"]["x"], row)}
+    assert drawn == {key: flag for key, flag in flags.items() if key[0].startswith("XL")}
+
+    # Portfolios: what each holds and why.
+    for index, h in enumerate((5, 10, 20)):
+        body = client.get(f"/api/sessions/{session}/portfolios/{h}").json()
+        assert view["portfolio_bars"][index] == body["total"] > 0
+        assert view["methods"][index] == body["explanation"]["method"]
+        assert body["explanation"]["label"] in view["explanations"][h]
+        assert body["explanation"]["reason"] in view["explanations"][h]
+    positions = client.get(f"/api/sessions/{session}/portfolios/{horizon}").json()["items"]
+    assert [row[0] for row in view["positions"]] == [item["ticker"] for item in positions]
+    assert [row[1] for row in view["positions"]] == [percent(item["weight"], 1) for item in positions]
+
+    # What changed since the previous session.
+    changes = client.get(f"/api/sessions/{session}/portfolios/{horizon}/changes").json()
+    assert [(row[0], row[1]) for row in view["changes"]] == [(i["ticker"], i["change"]) for i in changes["items"]]
+    assert f"Since {changes['previous_session']}" in view["changes_summary"]
+    assert percent(changes["turnover"], 1) in view["changes_summary"]
+    turnover = client.get("/api/turnover", params={"horizon": horizon}).json()["items"]
+    assert view["turnover"][0]["x"] == [row["session_date"] for row in turnover]
+    assert view["turnover"][0]["y"] == pytest.approx([row["turnover"] for row in turnover])
+
+    # Track record: per horizon against SPY and the trending ETFs, and the curves on a date axis in date order.
+    record = client.get("/api/track-record").json()
+    assert [row[0] for row in view["track"]] == ["5", "10", "20"]
+    for row, horizon_record in zip(view["track"], record["horizons"]):
+        assert row[1] == str(horizon_record["evaluations"])
+        assert row[2] == percent(horizon_record["hit_rate"], 0)
+        assert row[3] == percent(horizon_record["hit_rate_vs_trending_etfs"], 0)
+    assert view["performance_axis"] == "date"
+    assert [trace["name"] for trace in view["performance"]] == [f"portfolio {horizon}d", "SPY", "trending ETFs",
+                                                                "drawdown"]
+    curve = sorted((c for c in record["curves"] if c["horizon"] == horizon), key=lambda c: c["evaluated_on"])
+    for trace in view["performance"]:
+        assert increasing(trace["x"]), trace["name"]
+        assert trace["x"] == [c["evaluated_on"] for c in curve]
+    assert view["performance"][0]["y"] == pytest.approx([c["cumulative_return"] for c in curve])
+
+    # The footer's dates are the data's: realized performance runs to the last evaluation.
+    performance = client.get("/api/performance", params={"limit": 1000}).json()["items"]
+    last_evaluation = max(item["evaluated_on"] for item in performance)
+    assert view["footer_performance_until"] == last_evaluation and f"… {last_evaluation}" in view["footer"]
+
+    # Every table shown downloads as CSV with its rows.
+    tables = {link["table"]: link for link in view["csv_links"]}
+    assert set(tables) == {"table-ranking", "table-positions", "table-changes", "table-track"}
+    lines = dict(browser.evaluate(CSV_LINES))
+    assert {table: lines[table] for table in tables} == {table: link["rows"] + 1 for table, link in tables.items()}
+    VIEWS["main"] = view
+
+    # Keyboard: ] steps to the next (newer) session, [ back; the URL follows.
+    browser.evaluate("document.getElementById('session-select').focus()")
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: ']' }))")
+    wait_ready(browser, SESSIONS[2])
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: '[' }))")
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: '[' }))")
+    wait_ready(browser, SESSIONS[0])
+    assert f"session={SESSIONS[0]}" in browser.evaluate("window.location.search")
+    assert browser.evaluate("document.querySelector('label[for=session-select]').textContent") == "Session"
     assert browser.exceptions == []
-    assert (ARTIFACTS / f"dashboard-{SESSIONS[0]}.png").stat().st_size > 10_000
+
+
+def test_dashboard_drill_down_from_an_etf_to_a_stock_in_headless_chromium(served, browser, client, warehouse_url):
+    session = SESSIONS[-1]
+    etf = query(warehouse_url, "SELECT etf_ticker FROM collected_04_etf_holdings WHERE as_of_date <= %s "
+                               "ORDER BY as_of_date DESC, etf_ticker LIMIT 1", (session,))[0][0]
+    browser.navigate(f"{served}/dashboard?session={session}&horizon=5")
+    wait_ready(browser, session)
+    # Keyboard users reach the drill-down through the ticker buttons of the tables.
+    browser.evaluate(f"[...document.querySelectorAll('#table-ranking button')].find(b => b.textContent === '{etf}')"
+                     ".click()")
+    browser.wait_for(f"document.body.dataset.drill === '{etf}'")
+    drawn = browser.evaluate(DRILL)
+    browser.screenshot(ARTIFACTS / f"dashboard-drill-{etf}.png")
+    holdings = client.get(f"/api/etfs/{etf}/holdings", params={"as_of": session}).json()["items"]
+    assert drawn["holdings"] == [item["holding_ticker"] for item in holdings]
+    priced = [item["holding_ticker"] for item in holdings
+              if client.get(f"/api/tickers/{item['holding_ticker']}/prices").status_code == 200]
+    assert [trace["name"] for trace in drawn["prices"]] == priced and priced
+    assert all(increasing(trace["x"]) and trace["x"][-1] <= session.isoformat() for trace in drawn["prices"])
+
+    stock = query(warehouse_url, "SELECT ticker FROM analytics_05_portfolio_allocation WHERE ticker = ANY(%s) "
+                                 "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", (priced,))[0][0]
+    browser.evaluate(f"[...document.querySelectorAll('#table-holdings button')].find(b => b.textContent === "
+                     f"'{stock}').click()")
+    browser.wait_for(f"document.body.dataset.drill === '{stock}'")
+    drawn = browser.evaluate(DRILL)
+    browser.screenshot(ARTIFACTS / f"dashboard-drill-{stock}.png")
+    weights = client.get(f"/api/tickers/{stock}/weights").json()
+    assert drawn["weight_rows"] == weights["total"] > 0
+    for trace in drawn["weights"]:
+        h = int(trace["name"].split()[1].rstrip("d"))
+        rows = [item for item in weights["items"] if item["horizon"] == h]
+        assert trace["x"] == [item["session_date"] for item in rows] and increasing(trace["x"])
+        assert trace["y"] == pytest.approx([item["weight"] for item in rows])
+    assert f"in {weights['total']} portfolios" in drawn["title"]
+    assert browser.exceptions == []
 
 
 def test_api_docs_render_offline_in_headless_chromium(served, browser):
