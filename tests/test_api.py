@@ -37,7 +37,7 @@ from api.database import Database, as_api_role
 from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
 from fault_support import record_summary
-from headless_chromium import HeadlessChromium, chromium_binary
+from trendfolio.devtools.headless_chromium import HeadlessChromium, chromium_binary
 from trendfolio.stack import free_port, wait_for_port
 
 SESSIONS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 23)]
@@ -850,8 +850,8 @@ def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser,
         body = client.get(f"/api/sessions/{session}/portfolios/{h}").json()
         assert view["portfolio_bars"][index] == body["total"] > 0
         assert view["methods"][index] == body["explanation"]["method"]
-        assert body["explanation"]["label"] in view["explanations"][h]
-        assert body["explanation"]["reason"] in view["explanations"][h]
+        assert body["explanation"]["label"] in view["explanations"][str(h)]
+        assert body["explanation"]["reason"] in view["explanations"][str(h)]
     positions = client.get(f"/api/sessions/{session}/portfolios/{horizon}").json()["items"]
     assert [row[0] for row in view["positions"]] == [item["ticker"] for item in positions]
     assert [row[1] for row in view["positions"]] == [percent(item["weight"], 1) for item in positions]
