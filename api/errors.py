@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.database import Database
+from api.database import Database, DatabaseBusy
 
 log = logging.getLogger(__name__)
 MIGRATE = "apply the migrations (`uv run trendfolio migrate`)"
@@ -69,8 +69,14 @@ def install(app: FastAPI, database: Database) -> None:
         return unavailable(f"the database is busy: the query ran longer than the API's statement_timeout of "
                            f"{database.statement_timeout_ms} ms and was cancelled; try again shortly", retry_after_s=5)
 
+    @app.exception_handler(DatabaseBusy)
+    async def no_connection_free(_: Request, error: DatabaseBusy) -> JSONResponse:
+        return unavailable(f"the database is busy: {error}; try again shortly", retry_after_s=5)
+
     @app.exception_handler(psycopg.OperationalError)
     async def database_unreachable(_: Request, error: psycopg.Error) -> JSONResponse:
+        if error.sqlstate == "53300":  # too_many_connections: the server or the role's CONNECTION LIMIT is reached
+            return unavailable(f"the database is busy: it refused another connection ({error})", retry_after_s=5)
         return unavailable(f"the database is unreachable: {error}")
 
     @app.exception_handler(psycopg.Error)
