@@ -290,7 +290,8 @@ def test_status_reads_each_table(client, warehouse_url):
     for name, column in queries.STATUS_TABLES.items():
         count, latest = query(warehouse_url, f"SELECT count(*), max({column}) FROM {name}")[0]
         assert tables[name]["exists"]
-        assert (tables[name]["row_count"], tables[name]["max_date"]) == (count, latest.isoformat()), name
+        # analytics_08 has no row until a horizon has ended, which three sessions do not reach
+        assert (tables[name]["row_count"], tables[name]["max_date"]) == (count, latest and latest.isoformat()), name
     assert tables["analytics_05_portfolio_allocation"]["sources"] == ["synthetic"]
     assert tables["collected_01_daily_etf_ohlc"]["last_loaded_at"] is not None
 
