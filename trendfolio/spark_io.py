@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Callable
 
 import psycopg
 from pyspark.sql import DataFrame, SparkSession
@@ -17,9 +18,11 @@ def read_sql(spark: SparkSession, postgres: PostgresResource, query: str) -> Dat
 
 
 def replace_date_range(
-    postgres: PostgresResource, frame: DataFrame, table: str, date_column: str, start: dt.date, end: dt.date
+    postgres: PostgresResource, frame: DataFrame, table: str, date_column: str, start: dt.date, end: dt.date,
+    then: Callable[[psycopg.Connection], object] | None = None,
 ) -> int:
-    """Spark appends to a staging table; then one transaction deletes the range and inserts the staged rows.
+    """Spark appends to a staging table; then one transaction deletes the range, inserts the staged rows and runs
+    `then` (figures derived from the table's rows, analytics_07's running ones) on the same connection.
     A failure anywhere before that commit leaves the previous rows of the range in place. Two runs of the same range
     take turns (`partition_lock`): interleaved, the second DELETE would not see the first one's new rows."""
     stage = f"stage_{table}_{uuid.uuid4().hex[:10]}"
@@ -43,7 +46,10 @@ def replace_date_range(
                         f"WHERE {date_column} BETWEEN %s AND %s",
                         (start, end),
                     )
-                    return cursor.rowcount
+                    written = cursor.rowcount
+                    if then is not None:
+                        then(conn)
+                    return written
         finally:
             _drop_stage(postgres, stage)
 
