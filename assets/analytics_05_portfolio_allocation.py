@@ -9,10 +9,12 @@ from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, AllocationRule, allocate
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_ALLOCATION
 from trendfolio.universe import BENCHMARK
 
 DEFAULT_RULE = AllocationRule()
@@ -46,6 +48,8 @@ def latest_holdings_query(start, end) -> str:
     deps=[collected_06_daily_stock_history, analytics_03_trending_etfs, collected_04_etf_holdings],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=PORTFOLIO_ALLOCATION.description,
+    metadata=table_metadata(PORTFOLIO_ALLOCATION),
 )
 def analytics_05_portfolio_allocation(
     context: AssetExecutionContext, config: AllocationConfig, spark: SparkResource, postgres: PostgresResource
@@ -55,23 +59,24 @@ def analytics_05_portfolio_allocation(
     began = time.monotonic()
     session = spark.session(len(sessions))
     trending = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT session_date, ticker, is_trending, excess_5, excess_10, excess_20, vol_20, source "
         f"FROM analytics_03_trending_etfs WHERE session_date BETWEEN '{start}' AND '{end}'",
     )
-    holdings = read_sql(session, postgres, latest_holdings_query(start, end))
+    holdings = read_sql(session, postgres.database_url, latest_holdings_query(start, end))
     prices = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history "
         f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
     )
     benchmark = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
     )
     result = allocate(trending, holdings, prices, benchmark, start, end, config.rule())
-    written = replace_date_range(postgres, result, "analytics_05_portfolio_allocation", "session_date", start, end)
+    written = replace_date_range(
+        postgres.database_url, result, PORTFOLIO_ALLOCATION.name, PORTFOLIO_ALLOCATION.date_column, start, end)
     # The summaries read the rows just written: more Spark actions would recompute the whole job.
     with postgres.connect() as conn:
         methods = conn.execute(

@@ -8,6 +8,7 @@ from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allo
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.performance import (
@@ -19,6 +20,7 @@ from trendfolio.analytics.performance import (
     refresh_running_figures,
 )
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
 
 
@@ -28,6 +30,8 @@ from trendfolio.universe import BENCHMARK
     deps=[analytics_05_portfolio_allocation, collected_01_daily_etf_ohlc, collected_06_daily_stock_history],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=PORTFOLIO_PERFORMANCE.description,
+    metadata=table_metadata(PORTFOLIO_PERFORMANCE),
 )
 def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
@@ -38,23 +42,24 @@ def analytics_07_portfolio_performance(
     session = spark.session(len(sessions))
     window = f"BETWEEN '{history_from}' AND '{end}'"
     allocations = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT session_date, horizon, ticker, weight, method, source FROM analytics_05_portfolio_allocation "
         f"WHERE session_date {window}",
     )
     prices = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
         f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
     )
     benchmark = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
     )
     result = realized_performance(allocations, prices, benchmark, start, end)
     # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
-    written = replace_date_range(postgres, result, TABLE, "evaluated_on", start, end, then=refresh_running_figures)
+    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end,
+                                 then=refresh_running_figures)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(

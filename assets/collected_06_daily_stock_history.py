@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, as
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
 from trendfolio.collect import (
@@ -31,6 +32,8 @@ CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
     group_name="collection",
     kinds={"kafka", "postgres"},
     check_specs=CHECKS,
+    description=DAILY_STOCK_HISTORY.description,
+    metadata=table_metadata(DAILY_STOCK_HISTORY),
 )
 def collected_06_daily_stock_history(
     context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource
@@ -63,7 +66,7 @@ def collected_06_daily_stock_history(
     held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
                           for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
-    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import analytics_reference as reference
-from resources import PostgresResource
 from trendfolio import calendar
 from trendfolio.analytics.performance import TABLE, realized_performance, refresh_running_figures
 from trendfolio.spark_io import replace_date_range
@@ -46,11 +45,11 @@ def market() -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame(allocations, columns=["session_date", "horizon", "ticker", "weight", "method", "source"]))
 
 
-def write(spark, postgres, prices, allocations, start, end) -> None:
+def write(spark, database_url, prices, allocations, start, end) -> None:
     frame = realized_performance(
         spark.createDataFrame(allocations), spark.createDataFrame(prices),
         spark.createDataFrame(prices[prices.ticker == "SPY"]), start, end)
-    replace_date_range(postgres, frame, TABLE, "evaluated_on", start, end, then=refresh_running_figures)
+    replace_date_range(database_url, frame, TABLE, "evaluated_on", start, end, then=refresh_running_figures)
 
 
 def stored(warehouse) -> pd.DataFrame:
@@ -62,7 +61,7 @@ def stored(warehouse) -> pd.DataFrame:
 
 def test_case3_running_figures_do_not_depend_on_the_order_of_runs_case6_benchmark_held_is_a_tie(
         spark, warehouse):
-    postgres = PostgresResource(database_url=warehouse.database_url)
+    postgres = warehouse.database_url
     prices, allocations = market()
     first, last = SESSIONS[5], SESSIONS[-1]
     middle = SESSIONS[25]
@@ -108,7 +107,7 @@ def test_case3_running_figures_do_not_depend_on_the_order_of_runs_case6_benchmar
 
 
 def test_case3_a_gap_in_the_sessions_restarts_the_track(spark, warehouse):
-    postgres = PostgresResource(database_url=warehouse.database_url)
+    postgres = warehouse.database_url
     prices, allocations = market()
     write(spark, postgres, prices, allocations, SESSIONS[20], SESSIONS[25])
     write(spark, postgres, prices, allocations, SESSIONS[30], SESSIONS[35])  # 26..29 never run

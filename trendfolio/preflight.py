@@ -1,15 +1,20 @@
-"""Checks `trendfolio run` makes before it starts a job: a setting that cannot work fails here, in one line that names
-it, instead of as a stack trace from deep inside a run."""
+"""Checks made before a job starts: a setting that cannot work fails here, in one line that names it, instead of as a
+stack trace from deep inside a run. The broker's check is `resources.kafka.check_broker`."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import re
+import socket
 from urllib.parse import urlparse
 
 import psycopg
 
 from trendfolio.stack import StackError
+
+# What SparkSession.builder.master accepts: local[N], local[*], local[N,F], spark://host:port[,host:port…], yarn and
+# k8s://… (a cluster manager we do not probe).
+LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
+STANDALONE_MASTER = re.compile(r"^spark://([^:/,]+:\d+)(,[^:/,]+:\d+)*$")
 
 
 def check_database(database_url: str) -> None:
@@ -27,26 +32,20 @@ def check_database(database_url: str) -> None:
         raise StackError(f"DATABASE_URL: {reason}{where}") from None
 
 
-def check_broker(bootstrap_servers: str, timeout_s: float = 10.0) -> None:
-    from resources.kafka import BrokerUnavailable, KafkaResource
+def check_spark_master(master_url: str, timeout_s: float = 5.0) -> None:
+    """The form Spark accepts, and for a standalone cluster a master that answers on its port: otherwise the run
+    would collect a whole night before the first Spark asset fails."""
+    if LOCAL_MASTER.match(master_url) or master_url == "yarn" or master_url.startswith("k8s://"):
+        return
+    if not STANDALONE_MASTER.match(master_url):
+        raise StackError(f"SPARK_MASTER_URL={master_url!r} is not a Spark master: use local[N] or spark://host:7077")
+    masters = master_url.removeprefix("spark://").split(",")
+    for master in masters:
+        host, port = master.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout_s).close()
+            return
+        except OSError as error:
+            reason = error.strerror or str(error)
+    raise StackError(f"SPARK_MASTER_URL={master_url}: no Spark master answers ({reason})")
 
-    # aiokafka logs each failed connection attempt; the one line raised here says it all.
-    aiokafka_log = logging.getLogger("aiokafka")
-    level = aiokafka_log.level
-    aiokafka_log.setLevel(logging.CRITICAL)
-    try:
-        asyncio.run(KafkaResource(bootstrap_servers=bootstrap_servers, operation_timeout_s=timeout_s).check())
-    except BrokerUnavailable as error:
-        raise StackError(" ".join(str(error).split())) from None
-    except ValueError as error:  # aiokafka refuses a malformed host:port before it tries anything
-        raise StackError(
-            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers!r} is not host:port[,host:port...]: {error}"
-        ) from None
-    finally:
-        aiokafka_log.setLevel(level)
-
-
-def check_services(database_url: str, bootstrap_servers: str) -> list[str]:
-    check_database(database_url)
-    check_broker(bootstrap_servers)
-    return ["preflight: PostgreSQL and the Kafka broker answer"]

@@ -8,6 +8,7 @@ import datetime as dt
 import psycopg
 
 from trendfolio import calendar
+from trendfolio.tables import ETF_HOLDINGS
 
 
 def tickers_missing_sessions(
@@ -40,7 +41,8 @@ def latest_session_stored(conn: psycopg.Connection, table: str, tickers: list[st
 def holdings_over_one(conn: psycopg.Connection, start: dt.date, end: dt.date) -> list[tuple]:
     """(ETF, as-of date, total) for every holdings list in [start, end] whose weights sum to more than 1."""
     return conn.execute(
-        "SELECT etf_ticker, as_of_date::text, round(sum(weight)::numeric, 6)::float FROM collected_04_etf_holdings "
+        "SELECT etf_ticker, as_of_date::text, round(sum(weight)::numeric, 6)::float "
+        f"FROM {ETF_HOLDINGS.name} "
         "WHERE as_of_date BETWEEN %s AND %s GROUP BY 1, 2 HAVING sum(weight) > 1 + 1e-9 ORDER BY 1, 2",
         (start, end),
     ).fetchall()

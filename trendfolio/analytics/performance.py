@@ -19,11 +19,12 @@ from pyspark.sql import functions as F
 from trendfolio import calendar
 from trendfolio.analytics.allocation import FALLBACK_BENCHMARK, PORTFOLIO_HORIZONS
 from trendfolio.analytics.trending import session_numbers
+from trendfolio.tables import PORTFOLIO_PERFORMANCE
 
 # Sessions of allocations and prices one evaluation needs before its `evaluated_on`.
 LOOKBACK_SESSIONS = max(PORTFOLIO_HORIZONS)
 EVALUATED, BENCHMARK_HELD, UNPRICED = "evaluated", "benchmark_held", "unpriced"
-TABLE = "analytics_07_portfolio_performance"
+TABLE = PORTFOLIO_PERFORMANCE.name
 
 
 def realized_performance(
