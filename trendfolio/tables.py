@@ -139,7 +139,9 @@ PORTFOLIO_ALLOCATION = Table(
             Column("method", "text", "weighting scheme or fallback that produced the row"),
             Column("prices_as_of", "date", "last session of the prices used"),
             Column("holdings_as_of", "date", "date of the holdings list used"),
-            _SOURCE),
+            _SOURCE,
+            Column("constraint_note", "text", "a cap that had to be relaxed, and to what (null: both caps hold as "
+                                              "configured)")),
 )
 PORTFOLIO_PERFORMANCE = Table(
     name="analytics_07_portfolio_performance",
@@ -173,6 +175,50 @@ PORTFOLIO_PERFORMANCE = Table(
             Column("unpriced", "integer", "unpriced allocations in the track so far (running)"),
             Column("track_start", "date", "first session of the uninterrupted track the running figures cover: a "
                                           "session whose previous session has no row of the horizon starts one")),
+)
+
+def _running(doc: str) -> str:
+    return f"{doc} (running, per horizon, over every stored row up to evaluated_on)"
+
+
+PORTFOLIO_BASELINES = Table(
+    name="analytics_08_portfolio_baselines",
+    kind=ANALYTICS,
+    key=("evaluated_on", "horizon"),
+    date_column="evaluated_on",
+    description="Each evaluated portfolio against three baselines over the same sessions (the trending ETFs and the "
+                "11 sector ETFs equally weighted, SPY), with turnover, return net of costs, and running hit rates, "
+                "curves, max drawdown and volatility per horizon (Spark).",
+    schema=(Column("evaluated_on", "date", "session the horizon ends on (the partition)"),
+            Column("session_date", "date", "session the portfolio was built for"),
+            Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
+            Column("method", "text", "the portfolio's weighting scheme or fallback (analytics_05)"),
+            Column("holdings", "integer", "number of tickers in the portfolio"),
+            Column("portfolio_return", "double precision", "the portfolio's return over the horizon"),
+            Column("trending_etfs_return", "double precision",
+                   "the session's trending ETFs equally weighted (SPY when none trends)"),
+            Column("sector_etfs_return", "double precision", "the 11 sector ETFs equally weighted"),
+            Column("spy_return", "double precision", "SPY over the same sessions"),
+            Column("excess_vs_trending_etfs", "double precision", "portfolio_return minus trending_etfs_return"),
+            Column("excess_vs_sector_etfs", "double precision", "portfolio_return minus sector_etfs_return"),
+            Column("excess_vs_spy", "double precision", "portfolio_return minus spy_return"),
+            Column("turnover", "double precision", "Σ|Δw| / 2 against the previous session's portfolio of the horizon "
+                                                   "(null: none stored)"),
+            Column("cost_per_turnover", "double precision", "trading cost per unit of turnover (run config)"),
+            Column("net_return", "double precision", "portfolio_return minus cost_per_turnover × turnover"),
+            Column("evaluations", "integer", _running("portfolios evaluated")),
+            Column("hit_rate_vs_trending_etfs", "double precision", _running("share beating the trending ETFs")),
+            Column("hit_rate_vs_sector_etfs", "double precision", _running("share beating the 11 sectors")),
+            Column("hit_rate_vs_spy", "double precision", _running("share beating SPY")),
+            Column("cumulative_return", "double precision", _running("compounded portfolio_return")),
+            Column("cumulative_net_return", "double precision", _running("compounded net_return")),
+            Column("cumulative_trending_etfs_return", "double precision", _running("compounded trending_etfs_return")),
+            Column("cumulative_sector_etfs_return", "double precision", _running("compounded sector_etfs_return")),
+            Column("cumulative_spy_return", "double precision", _running("compounded spy_return")),
+            Column("max_drawdown", "double precision", _running("deepest fall of the cumulative_return curve (<= 0)")),
+            Column("annualized_volatility", "double precision",
+                   _running("sample standard deviation of the per-session rates × √252")),
+            _SOURCE),
 )
 DEAD_LETTERS = Table(
     name="ops_dead_letters",
@@ -209,7 +255,7 @@ COLLECTION_FETCHES = Table(
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,
-                             PORTFOLIO_PERFORMANCE, DEAD_LETTERS, COLLECTION_FETCHES)
+                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES)
 BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 PIPELINE_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind != OPS)
 COLLECTED_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind == COLLECTED)
