@@ -237,7 +237,19 @@ DEAD_LETTERS = Table(
             Column("source", "text", "market-data source (validation stage)"),
             Column("run_id", "text", "Dagster run that refused it (validation stage)"),
             Column("kafka_partition", "integer", "where the refused message was (consumer stage)"),
-            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)")),
+            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)"),
+            Column("kafka_batch_row", "integer",
+                   "the refused row's position in its batch message; NULL when the whole message was refused")),
+)
+WAREHOUSE_IDENTITY = Table(
+    name="ops_warehouse_identity",
+    kind=OPS,
+    key=("warehouse_id",),
+    date_column="made_on",
+    description="One row: a random identity made once per warehouse, from which the default Kafka namespace is derived "
+                "(two warehouses on one broker never share a topic).",
+    schema=(Column("warehouse_id", "uuid", "random, made by migration 011"),
+            Column("made_on", "date", "when it was made")),
 )
 COLLECTION_FETCHES = Table(
     name="ops_collection_fetches",
@@ -255,7 +267,8 @@ COLLECTION_FETCHES = Table(
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,
-                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES)
+                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES,
+                             WAREHOUSE_IDENTITY)
 BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 PIPELINE_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind != OPS)
 COLLECTED_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind == COLLECTED)
