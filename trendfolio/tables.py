@@ -154,16 +154,27 @@ PORTFOLIO_PERFORMANCE = Table(
             Column("session_date", "date", "session the allocation was built for"),
             Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
             Column("holdings", "integer", "number of tickers in the allocation"),
-            Column("portfolio_return", "double precision", "the allocation's return over the horizon"),
+            Column("portfolio_return", "double precision",
+                   "the allocation's return over the horizon (null when unpriced)"),
             Column("benchmark_return", "double precision", "SPY's return over the same sessions"),
             Column("excess_return", "double precision", "portfolio_return minus benchmark_return"),
-            Column("hit", "boolean", "excess_return > 0"),
-            Column("evaluations", "integer", "allocations of this horizon evaluated so far (running)"),
+            Column("hit", "boolean", "excess_return > 0, for an evaluated allocation (null for the other statuses)"),
+            Column("evaluations", "integer", "evaluated allocations of this horizon in the track so far (running)"),
             Column("hits", "integer", "of those, how many beat SPY (running)"),
-            Column("hit_rate", "double precision", "hits / evaluations"),
-            Column("cumulative_return", "double precision", "compounded portfolio_return so far (running)"),
-            Column("cumulative_benchmark_return", "double precision", "compounded benchmark_return so far (running)"),
-            _SOURCE),
+            Column("hit_rate", "double precision", "hits / evaluations (null while evaluations is 0)"),
+            Column("cumulative_return", "double precision",
+                   "compounded portfolio_return over the track so far, unpriced allocations left out (running)"),
+            Column("cumulative_benchmark_return", "double precision",
+                   "compounded benchmark_return over the same allocations (running)"),
+            _SOURCE,
+            Column("status", "text", "evaluated, benchmark_held (fallback_benchmark: a tie, outside hits and hit "
+                                     "rate, in the curves) or unpriced (a holding lacks a price at either end)"),
+            Column("method", "text", "the allocation's method (analytics_05)"),
+            Column("unpriced_tickers", "text", "comma-separated holdings without a price, for an unpriced row"),
+            Column("benchmark_held", "integer", "benchmark-held allocations in the track so far (running)"),
+            Column("unpriced", "integer", "unpriced allocations in the track so far (running)"),
+            Column("track_start", "date", "first session of the uninterrupted track the running figures cover: a "
+                                          "session whose previous session has no row of the horizon starts one")),
 )
 
 def _running(doc: str) -> str:
@@ -226,7 +237,19 @@ DEAD_LETTERS = Table(
             Column("source", "text", "market-data source (validation stage)"),
             Column("run_id", "text", "Dagster run that refused it (validation stage)"),
             Column("kafka_partition", "integer", "where the refused message was (consumer stage)"),
-            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)")),
+            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)"),
+            Column("kafka_batch_row", "integer",
+                   "the refused row's position in its batch message; NULL when the whole message was refused")),
+)
+WAREHOUSE_IDENTITY = Table(
+    name="ops_warehouse_identity",
+    kind=OPS,
+    key=("warehouse_id",),
+    date_column="made_on",
+    description="One row: a random identity made once per warehouse, from which the default Kafka namespace is derived "
+                "(two warehouses on one broker never share a topic).",
+    schema=(Column("warehouse_id", "uuid", "random, made by migration 011"),
+            Column("made_on", "date", "when it was made")),
 )
 COLLECTION_FETCHES = Table(
     name="ops_collection_fetches",
@@ -244,7 +267,8 @@ COLLECTION_FETCHES = Table(
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,
-                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES)
+                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES,
+                             WAREHOUSE_IDENTITY)
 BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 PIPELINE_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind != OPS)
 COLLECTED_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind == COLLECTED)
