@@ -11,13 +11,18 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.performance import LOOKBACK_SESSIONS, realized_performance
+from trendfolio.analytics.performance import (
+    BENCHMARK_HELD,
+    LOOKBACK_SESSIONS,
+    TABLE,
+    UNPRICED,
+    realized_performance,
+    refresh_running_figures,
+)
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.warehouse import table_lock
 from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
-
-TABLE = PORTFOLIO_PERFORMANCE.name
 
 
 @asset(
@@ -36,17 +41,18 @@ def analytics_07_portfolio_performance(
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
     session = spark.session(len(sessions))
-    # Evaluations stored after the range depend on it (its allocations, the running figures): a range written before
-    # them recomputes them too. Read and written under the table's lock, so the last of two overlapping backfills
-    # sees every input the other wrote and the table ends as one run over both ranges.
+    # Evaluations stored after the range depend on it (allocations of the range are evaluated up to LOOKBACK_SESSIONS
+    # later): a range written before them recomputes them too. Read and written under the table's lock, so the last of
+    # two overlapping backfills sees every allocation the other wrote and the table ends as one run over both ranges.
     with table_lock(postgres.database_url, TABLE):
         with postgres.connect() as conn:
             stored_through = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
-        through = max(end, stored_through) if stored_through else end
+        through = min(max(end, stored_through), calendar.session_after(end, LOOKBACK_SESSIONS)) \
+            if stored_through else end
         window = f"BETWEEN '{history_from}' AND '{through}'"
         allocations = read_sql(
             session, postgres.database_url,
-            f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
+            f"SELECT session_date, horizon, ticker, weight, method, source FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}",
         )
         prices = read_sql(
@@ -59,23 +65,24 @@ def analytics_07_portfolio_performance(
             f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
             f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
         )
-        # The running figures continue from the last row stored before the range (one per horizon).
-        prior = read_sql(
-            session, postgres.database_url,
-            "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
-            f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
-        )
-        result = realized_performance(allocations, prices, benchmark, prior, start, through)
-        written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column,
-                                     start, through)
+        result = realized_performance(allocations, prices, benchmark, start, through)
+        # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
+        written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start,
+                                     through, then=refresh_running_figures)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(
             f"SELECT horizon, hit_rate, cumulative_return - cumulative_benchmark_return FROM {TABLE} "
             "WHERE evaluated_on = %s ORDER BY horizon", (end,)).fetchall()
+        statuses = dict(conn.execute(
+            f"SELECT status, count(*) FROM {TABLE} WHERE evaluated_on BETWEEN %s AND %s GROUP BY status",
+            (start, end)).fetchall())
     return MaterializeResult(
         metadata={
             "rows_written": written,
+            "rows_by_status": statuses,
+            "benchmark_held": statuses.get(BENCHMARK_HELD, 0),
+            "unpriced": statuses.get(UNPRICED, 0),
             "spark_seconds": round(time.monotonic() - began, 2),
             **{f"hit_rate_{horizon}": hit_rate for horizon, hit_rate, _ in latest},
             **{f"cumulative_excess_{horizon}": excess for horizon, _, excess in latest},

@@ -14,6 +14,7 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
+from trendfolio.analytics.performance import LOOKBACK_SESSIONS as PERFORMANCE_LOOKBACK
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.tables import PORTFOLIO_BASELINES
@@ -46,19 +47,23 @@ def analytics_08_portfolio_baselines(
     began = time.monotonic()
     session = spark.session(len(sessions))
     url = postgres.database_url
-    # Rows after the range depend on it (their running figures; analytics_07 recomputes the evaluations stored after
-    # a range written before them): they are recomputed from analytics_07 too, read and written under the table's
-    # lock, so two overlapping backfills leave the table as one backfill over both ranges.
+    # analytics_07 rewrites the evaluations up to LOOKBACK_SESSIONS after a range written before them: this table's rows
+    # over the same sessions are recomputed from it, the later ones kept; the running figures are recomputed from every
+    # stored row, those before the range and those after it, which this run rewrites. Read and written under the
+    # table's lock, so a range run in any order, or two at once, leaves the same table.
     with table_lock(url, TABLE):
         with postgres.connect() as conn:
-            last_stored = conn.execute(
-                f"SELECT max(evaluated_on) FROM (SELECT evaluated_on FROM {TABLE} UNION ALL "
-                "SELECT evaluated_on FROM analytics_07_portfolio_performance) AS evaluated").fetchone()[0]
-        last = max(end, last_stored) if last_stored else end
-        window = f"BETWEEN '{history_from}' AND '{last}'"
+            last_stored, evaluated_through = conn.execute(
+                f"SELECT (SELECT max(evaluated_on) FROM {TABLE}), "
+                "(SELECT max(evaluated_on) FROM analytics_07_portfolio_performance)").fetchone()
+        through = min(max(end, evaluated_through), calendar.session_after(end, PERFORMANCE_LOOKBACK)) \
+            if evaluated_through else end
+        last = max(through, last_stored) if last_stored else through
+        window = f"BETWEEN '{history_from}' AND '{through}'"
         performance = read_sql(
             session, url, "SELECT evaluated_on, session_date, horizon, holdings, portfolio_return, benchmark_return, "
-            f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{last}'")
+            f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{through}' "
+            "AND status <> 'unpriced'")  # an unpriced allocation has no return to compare
         allocations = read_sql(
             session, url, "SELECT session_date, horizon, ticker, weight, method FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}")
@@ -66,10 +71,12 @@ def analytics_08_portfolio_baselines(
                             f"WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
                               f"WHERE trade_date {window}")
-        stored = read_sql(session, url, f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE} WHERE evaluated_on < '{start}'")
+        stored = read_sql(session, url, f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE} "
+                          f"WHERE evaluated_on < '{start}' OR evaluated_on > '{through}'")
         new_rows = baseline_rows(performance, allocations, trending, etf_prices, CostRule(config.cost_per_turnover))
         written = replace_date_range(url, portfolio_baselines(new_rows, stored, start), TABLE, "evaluated_on", start,
                                      last)
+    # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(
             f"SELECT DISTINCT ON (horizon) horizon, evaluations, hit_rate_vs_trending_etfs, hit_rate_vs_spy, "
