@@ -6,8 +6,9 @@ import argparse
 import datetime as dt
 import os
 import sys
+import warnings
 
-from trendfolio import calendar, settings, stack
+from trendfolio import calendar, failures, settings, stack
 from trendfolio.tables import PIPELINE_TABLES
 
 
@@ -37,15 +38,39 @@ def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
     return counts
 
 
-def first_failure(result) -> str:
-    """The asset's own error of the run's first failed step, on one line (Dagster wraps it as the cause of its own)."""
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
-    return "see the Dagster UI or its event log"
+# A backfill's duration on two cores (bench/RESULTS.md, benchmark 4: 60 sessions in 55 s, one session in 34 s).
+BACKFILL_STARTUP_S, BACKFILL_S_PER_SESSION = 34.0, 0.36
+# Dagster's console logger prints a failed step's whole traceback; the CLI says why in one line instead.
+CONSOLE_ERRORS_ONLY_AS_A_LINE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def check_dates(start: dt.date, end: dt.date) -> None:
+    """Dates the job has partitions for: within the NYSE calendar, from the first partition, not in the future.
+    Checked before anything starts or is written."""
+    from assets.partitions import PARTITIONS_START, nyse_sessions
+
+    known = calendar.nyse().last_session.date()
+    for day in (start, end):
+        if day > known:
+            raise stack.StackError(f"{day} is beyond the NYSE calendar, which knows sessions through {known}")
+        if day < PARTITIONS_START:
+            raise stack.StackError(f"{day} is before the first partition, {PARTITIONS_START}: the pipeline has no "
+                                   "sessions before it")
+    last = dt.date.fromisoformat(nyse_sessions.get_last_partition_key())
+    if end > last:
+        raise stack.StackError(f"{end} is in the future: the latest session that can run is {last}")
+
+
+def check_settings() -> None:
+    """The settings that need no service, checked before the stack starts."""
+    from trendfolio.preflight import check_spark_master
+    from trendfolio.sources import SOURCE_NAMES
+
+    source = os.environ["TRENDFOLIO_SOURCE"]
+    if source not in SOURCE_NAMES:
+        raise stack.StackError(f"TRENDFOLIO_SOURCE={source!r} is not a market-data source: use "
+                               f"{', '.join(SOURCE_NAMES)}")
+    check_spark_master(os.environ["SPARK_MASTER_URL"])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -53,9 +78,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
-    if not calendar.is_session(day):
+    if calendar.nyse().first_session.date() <= day <= calendar.nyse().last_session.date() \
+            and not calendar.is_session(day):
         print(f"{day} is not an NYSE session: the market was closed, nothing to run")
         return 0
+    check_dates(day, day)
+    check_settings()
     for line in stack.up(args.external):
         print(line)
     check_database(os.environ["DATABASE_URL"])
@@ -70,14 +98,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     migrate(os.environ["DATABASE_URL"])
     print(f"running daily_pipeline for {day} (source: {os.environ['TRENDFOLIO_SOURCE']}) ...", flush=True)
     result = defs.resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False
+        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False,
+        run_config=CONSOLE_ERRORS_ONLY_AS_A_LINE,
     )
+    if not result.success:
+        print(f"trendfolio: daily_pipeline FAILED for {day} at {failures.run_failure(result)} (run {result.run_id})",
+              file=sys.stderr)
+        return 1
     counts = table_counts(os.environ["DATABASE_URL"], day)
     for table, count in counts.items():
         print(f"  {table:40s} {count:6d} rows for {day}")
-    if not result.success:
-        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): {first_failure(result)}")
-        return 1
     print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
     print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
     print(f"Tables: PostgreSQL at {os.environ['DATABASE_URL']}")
@@ -93,8 +123,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
-        print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
+        print(f"trendfolio: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
+    check_dates(args.start, args.end)
+    sessions = len(calendar.sessions_between(args.start, args.end))
+    estimate_min = (BACKFILL_STARTUP_S + BACKFILL_S_PER_SESSION * sessions) / 60
+    print(f"estimate: {sessions} sessions, about {estimate_min:.0f} min on 2 cores (bench/RESULTS.md, benchmark 4); "
+          "an interrupted backfill can be re-run over the same range", flush=True)
+    if args.dry_run:
+        return 0
+    check_settings()
     for line in stack.up(args.external):
         print(line)
     migrate(os.environ["DATABASE_URL"])
@@ -104,8 +142,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if result is None:
         return 0
     if not result.success:
-        print(f"backfill FAILED (run {result.run_id}): the failed step is above; the run's event log is in the "
-              "Dagster UI. Re-running the same range is safe.")
+        print(f"trendfolio: backfill FAILED at {failures.run_failure(result)} (run {result.run_id}); re-running the "
+              "same range is safe", file=sys.stderr)
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
     return 0
@@ -162,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backfill", help="run daily_pipeline for every session in [--start, --end] as one run")
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--dry-run", action="store_true", help="check the range and print the estimate, run nothing")
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=3000)
@@ -174,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster warns on import that BackfillPolicy is a beta parameter: nothing the operator can act on.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     args = build_parser().parse_args(argv)
     args.external = settings.external_services()  # read before the defaults fill the environment in
     settings.apply_local_defaults()
@@ -182,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     except stack.StackError as error:
         print(f"trendfolio: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("trendfolio: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line for the operator, the traceback in a file
+        saved = failures.save_traceback(error, settings.local_stack_paths().root)
+        where = f" (traceback in {saved})" if saved else ""
+        print(f"trendfolio: {failures.explain_exception(error)}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
