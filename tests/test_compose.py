@@ -44,7 +44,7 @@ OPTIONAL_VARIABLES = {
     "JAVA_HOME": "optional: the image has java on PATH",
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
     "TRENDFOLIO_YAHOO_BASE_URL": "tests and benchmarks only: points yfinance at the recorded-response server "
-                                 "(empty by default, settings.apply_local_defaults; production talks to Yahoo)",
+                                 "(empty by default in trendfolio_app/definitions.py: production talks to Yahoo)",
 }
 
 # Commands that read variables of their own, beyond what their source folder's rule gives the service: the CLI's
