@@ -17,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Documented local defaults (the embedded stack listens on 127.0.0.1 only).
 DEFAULT_PG_PORT = 54329
 DEFAULT_KAFKA_PORT = 59092
-DEFAULT_PG_USER = "trendfolio"
+DEFAULT_PG_USER = "trendfolio"  # owns the warehouse; not a superuser
+BOOTSTRAP_PG_USER = "postgres"  # the embedded cluster's superuser, for setting up roles and databases only
 DEFAULT_PG_PASSWORD = "trendfolio"
 DEFAULT_PG_DATABASE = "trendfolio"
 DAGSTER_DATABASE = "dagster"

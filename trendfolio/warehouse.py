@@ -4,6 +4,7 @@ and the advisory lock that makes two runs of one table and partition take turns.
 from __future__ import annotations
 
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -68,6 +69,46 @@ def partition_lock(database_url: str, name: str, partition: str, wait_s: float =
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (name, partition))
             except psycopg.OperationalError:
                 pass  # the server went away, and the lock with its session: the body's own error is the one to see
+
+
+# Advisory-lock class of the staging tables in use: (STAGING_LOCK, hashtext(name)).
+STAGING_LOCK = 7_301_002
+
+
+@contextmanager
+def staging_table(database_url: str, table: str) -> Iterator[str]:
+    """An UNLOGGED table with `table`'s columns for Spark to append to, dropped afterwards. Its creator holds an
+    advisory lock on its name from before it exists until it is gone, on a connection of its own: a process killed
+    with the table still there loses the lock with its connection, which is how `drop_orphan_staging_tables` tells a
+    leftover from a table in use."""
+    stage = f"stage_{table}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (STAGING_LOCK, stage))
+        conn.execute(f"CREATE UNLOGGED TABLE {stage} (LIKE {table} INCLUDING DEFAULTS)")
+        try:
+            yield stage
+        finally:
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {stage}")
+            except psycopg.OperationalError:
+                pass  # the server went away: the body's own error is the one to see; the next run drops the table
+
+
+def drop_orphan_staging_tables(database_url: str) -> list[str]:
+    """Drop the staging tables no live writer holds (left by a killed run); returns their names."""
+    dropped = []
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'stage\\_%'")]
+        for name in names:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (STAGING_LOCK, name)).fetchone()[0]:
+                continue  # a running writer's
+            try:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                dropped.append(name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (STAGING_LOCK, name))
+    return dropped
 
 
 def upsert_rows(conn: psycopg.Connection, table: Table, rows: list[dict]) -> int:

@@ -14,9 +14,27 @@ from trendfolio.tables import PIPELINE_TABLES
 
 def cmd_stack(args: argparse.Namespace) -> int:
     lines = {"up": lambda: stack.up(args.external), "down": stack.down, "status": stack.status}[args.action]()
+    if args.action == "status":
+        lines += clear_leftovers()
     for line in lines:
         print(line)
     return 0
+
+
+def clear_leftovers(instance=None) -> list[str]:
+    """Runs left STARTED by a killed process are marked failed, their staging tables dropped (trendfolio.leftovers).
+    Best effort where PostgreSQL does not answer: the status lines say so already."""
+    from dagster import DagsterInstance
+
+    from trendfolio import leftovers
+
+    try:
+        if instance is not None:
+            return leftovers.clear(os.environ["DATABASE_URL"], instance)
+        with DagsterInstance.get() as own:
+            return leftovers.clear(os.environ["DATABASE_URL"], own)
+    except Exception as error:  # noqa: BLE001 - a status must not fail on what it only tidies
+        return [f"leftovers: not checked ({failures.explain_exception(error)})"]
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -95,11 +113,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
+    from trendfolio import leftovers
+
     migrate(os.environ["DATABASE_URL"])
+    instance = DagsterInstance.get()
+    for line in clear_leftovers(instance):
+        print(line)
     print(f"running daily_pipeline for {day} (source: {os.environ['TRENDFOLIO_SOURCE']}) ...", flush=True)
     result = defs.resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False,
-        run_config=CONSOLE_ERRORS_ONLY_AS_A_LINE,
+        partition_key=day.isoformat(), instance=instance, raise_on_error=False,
+        run_config=CONSOLE_ERRORS_ONLY_AS_A_LINE, tags=leftovers.process_tags(),
     )
     if not result.success:
         print(f"trendfolio: daily_pipeline FAILED for {day} at {failures.run_failure(result)} (run {result.run_id})",
@@ -137,6 +160,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(line)
     migrate(os.environ["DATABASE_URL"])
     with DagsterInstance.get() as instance:
+        for line in clear_leftovers(instance):
+            print(line)
         result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
                           echo=lambda line: print(line, flush=True))
     if result is None:
