@@ -72,6 +72,10 @@ def external_services() -> set[str]:
     return external
 
 
+class StackError(RuntimeError):
+    """A problem with the local stack that the user can fix; the message says how."""
+
+
 class SettingMissing(RuntimeError):
     """A setting a production process cannot run without is not in its environment."""
 
