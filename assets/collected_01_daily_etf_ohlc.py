@@ -9,6 +9,7 @@ from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.collect import previous_closes, price_fetch_start
+from trendfolio.sources import refused_by_source
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
 from trendfolio.validation import validate_ohlc
@@ -32,9 +33,10 @@ class EtfPrices(Collection):
 
     def fetch(self):
         fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end)
+        refused, self.unreadable = refused_by_source(self.source)
         checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=self.before)
         rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=self.source.name)
-        return Fetched(rows, checked.rejected)
+        return Fetched(rows, checked.rejected + refused)
 
     def checks(self, conn):
         return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
@@ -44,7 +46,7 @@ class EtfPrices(Collection):
 
     def metadata(self, fetched, checks):
         return {"fetched_from": self.fetch_from.isoformat(), "sessions": len(self.sessions),
-                "tickers_missing": checks[0].metadata["tickers_missing"].value}
+                "tickers_missing": checks[0].metadata["tickers_missing"].value, "tickers_unreadable": self.unreadable}
 
 
 @asset(

@@ -11,7 +11,7 @@ from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
 from trendfolio.collect import held_price_windows, previous_closes, price_fetch_start
-from trendfolio.sources import OHLC_COLUMNS
+from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
 
@@ -41,12 +41,13 @@ class HeldStockPrices(Collection):
     def fetch(self):
         fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end) if self.tickers \
             else pd.DataFrame(columns=OHLC_COLUMNS)
+        refused, self.unreadable = refused_by_source(self.source)
         checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=self.before)
         # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (held_price_windows).
         valid, windows = checked.valid, self.windows
         held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
                               for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
-        return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected)
+        return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected + refused)
 
     def checks(self, conn):
         return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
@@ -57,7 +58,8 @@ class HeldStockPrices(Collection):
     def metadata(self, fetched, checks):
         # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
         absent = sorted(set(self.tickers) - set(fetched.rows["ticker"]))
-        return {"tickers": len(self.tickers), "fetched_from": self.fetch_from.isoformat(), "tickers_missing": absent}
+        return {"tickers": len(self.tickers), "fetched_from": self.fetch_from.isoformat(), "tickers_missing": absent,
+                "tickers_unreadable": self.unreadable}
 
 
 @asset(

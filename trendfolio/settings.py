@@ -100,7 +100,7 @@ def apply_local_defaults() -> None:
     """Point every unset setting at the embedded stack (and the synthetic source, which works offline)."""
     os.environ.setdefault("DATABASE_URL", local_database_url())
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port()}")
-    os.environ.setdefault("KAFKA_NAMESPACE", "trendfolio")
+    os.environ.setdefault("KAFKA_NAMESPACE", "")  # empty: the warehouse's own (trendfolio/warehouse.py: warehouse_namespace)
     os.environ.setdefault("SPARK_MASTER_URL", "local[2]")
     os.environ.setdefault("TRENDFOLIO_SOURCE", "synthetic")
     # The replay source's folders (see trendfolio/sources/replay.py): the shared real market data next to the repo.

@@ -174,6 +174,30 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trendfolio_app.report import write_report
+
+    if args.end < args.start:
+        print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    if "postgres" not in args.external:
+        stack.embedded_postgres().start()
+    command = f"trendfolio report --start {args.start} --end {args.end} --out {args.out}"
+    try:
+        report = write_report(os.environ["DATABASE_URL"], args.start, args.end, Path(args.out), command)
+    except ValueError as error:
+        print(f"trendfolio report: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {Path(args.out) / 'README.md'} and {len(report.charts)} charts")
+    for horizon, figures in report.figures.items():
+        print(f"  h={horizon:2d}: {figures['portfolios']} portfolios, {figures['scored']} scored, "
+              f"{figures['weighted_10_share_of_trending']:.1%} of sessions with a trending ETF weighted with ≥ 10 "
+              f"stocks, {figures['weighted_unequal_share']:.1%} of weighted ones with unequal weights")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -227,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
     p.add_argument("--dry-run", action="store_true", help="check the range and print the estimate, run nothing")
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("report", help="write the track record of [--start, --end] (Markdown and PNG charts) from the "
+                                      "stored tables")
+    p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first session, YYYY-MM-DD")
+    p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last session, YYYY-MM-DD (inclusive)")
+    p.add_argument("--out", default="docs/track-record", help="folder for README.md and the charts")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=cmd_ui)
