@@ -48,7 +48,8 @@ def analytics_08_portfolio_baselines(
     window = f"BETWEEN '{history_from}' AND '{end}'"
     performance = read_sql(
         session, url, "SELECT evaluated_on, session_date, horizon, holdings, portfolio_return, benchmark_return, "
-        f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{end}'")
+        f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{end}' "
+        "AND status <> 'unpriced'")  # an unpriced allocation has no return to compare
     allocations = read_sql(
         session, url, "SELECT session_date, horizon, ticker, weight, method FROM analytics_05_portfolio_allocation "
         f"WHERE session_date {window}")

@@ -167,8 +167,11 @@ def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.Dat
 
 
 def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY") -> pd.DataFrame:
-    """analytics_07 from every allocation (session_date, horizon, ticker, weight) whose horizon has elapsed in
-    `closes` (sessions × tickers); running figures from the first allocation on."""
+    """analytics_07 from every allocation (session_date, horizon, ticker, weight, method) whose horizon has elapsed in
+    `closes` (sessions × tickers, SPY's calendar): every such allocation has a row; one with a holding unpriced at
+    either end is `unpriced`, a `fallback_benchmark` one `benchmark_held`. Running figures per horizon over a track
+    of consecutive sessions (a session whose previous session has no row of the horizon starts a new one): evaluations
+    and hits over `evaluated` rows only, curves over all but `unpriced` ones."""
     sessions = list(closes.index)
     position = {day: i for i, day in enumerate(sessions)}
     rows = []
@@ -177,24 +180,43 @@ def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY
         if i >= len(sessions):
             continue
         exit_day = sessions[i]
-        entry, exit_ = closes.loc[day, held["ticker"]].to_numpy(), closes.loc[exit_day, held["ticker"]].to_numpy()
-        if np.isnan(entry).any() or np.isnan(exit_).any():
-            continue
-        portfolio = float(np.sum(held["weight"].to_numpy() * (exit_ / entry - 1)))
+        tickers = list(held["ticker"])
+        entry, exit_ = closes.loc[day, tickers].to_numpy(), closes.loc[exit_day, tickers].to_numpy()
+        missing = sorted(t for t, a, b in zip(tickers, entry, exit_) if np.isnan(a) or np.isnan(b))
         bench = closes.at[exit_day, spy] / closes.at[day, spy] - 1
-        rows.append(dict(evaluated_on=exit_day, session_date=day, horizon=horizon, holdings=len(held),
-                         portfolio_return=portfolio, benchmark_return=bench, excess_return=portfolio - bench))
+        if missing:
+            status, portfolio = "unpriced", math.nan
+        else:
+            status = "benchmark_held" if (held["method"] == "fallback_benchmark").any() else "evaluated"
+            portfolio = float(np.sum(held["weight"].to_numpy() * (exit_ / entry - 1)))
+        rows.append(dict(evaluated_on=exit_day, session_date=day, horizon=horizon, holdings=len(held), status=status,
+                         unpriced_tickers=",".join(missing) or None, portfolio_return=portfolio,
+                         benchmark_return=bench, excess_return=portfolio - bench))
     frame = pd.DataFrame(rows).sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
-    frame["hit"] = frame["excess_return"] > 0
-    by_horizon = frame.groupby("horizon")
-    frame["evaluations"] = by_horizon.cumcount() + 1
-    frame["hits"] = by_horizon["hit"].cumsum()
-    frame["hit_rate"] = frame["hits"] / frame["evaluations"]
-    for column, source in (("cumulative_return", "portfolio_return"), ("cumulative_benchmark_return",
-                                                                        "benchmark_return")):
-        growth = np.log1p(frame[source]) / frame["horizon"]
-        frame[column] = np.exp(growth.groupby(frame["horizon"]).cumsum()) - 1
-    return frame
+    frame["hit"] = np.where(frame["status"] == "evaluated", frame["excess_return"] > 0, None)
+    running = []
+    for _, one in frame.groupby("horizon", sort=True):
+        evaluations = hits = held_count = unpriced = 0
+        growth = bench_growth = 0.0
+        previous = None
+        for row in one.itertuples():
+            if previous is None or position[row.evaluated_on] != position[previous] + 1:
+                evaluations = hits = held_count = unpriced = 0
+                growth = bench_growth = 0.0
+                track_start = row.evaluated_on
+            previous = row.evaluated_on
+            evaluations += row.status == "evaluated"
+            hits += row.status == "evaluated" and bool(row.hit)
+            held_count += row.status == "benchmark_held"
+            unpriced += row.status == "unpriced"
+            if row.status != "unpriced":
+                growth += math.log1p(row.portfolio_return) / row.horizon
+                bench_growth += math.log1p(row.benchmark_return) / row.horizon
+            running.append(dict(evaluations=evaluations, hits=hits, benchmark_held=held_count, unpriced=unpriced,
+                                hit_rate=hits / evaluations if evaluations else math.nan,
+                                cumulative_return=math.expm1(growth), cumulative_benchmark_return=math.expm1(bench_growth),
+                                track_start=track_start))
+    return pd.concat([frame, pd.DataFrame(running)], axis=1)
 
 
 def baselines(evaluated: pd.DataFrame, allocations: pd.DataFrame, trends: dict, closes: pd.DataFrame,

@@ -170,17 +170,21 @@ def test_realized_performance_matches_the_reference(pipeline, expected):
     _, tables = pipeline
     stored = tables["analytics_07_portfolio_performance"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
     _, allocations, closes = expected
-    want = reference.performance(allocations[["session_date", "horizon", "ticker", "weight"]],
+    want = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
                                  closes.loc[:RUN_END])
     for h in (5, 10, 20):
         assert (stored.horizon == h).sum() == len(RUN_SESSIONS) - h  # every allocation whose horizon has elapsed
     assert len(stored) == len(want)
-    for column in ("evaluated_on", "session_date", "horizon", "holdings", "hit", "evaluations", "hits"):
+    for column in ("evaluated_on", "session_date", "horizon", "holdings", "status", "evaluations", "hits",
+                   "benchmark_held", "unpriced", "track_start"):
         assert list(stored[column]) == list(want[column]), column
+    assert [None if pd.isna(v) else bool(v) for v in stored.hit] == [None if v is None else bool(v) for v in want.hit]
+    assert [None if pd.isna(v) else v for v in stored.unpriced_tickers] == list(want.unpriced_tickers)
     for column in ("portfolio_return", "benchmark_return", "excess_return", "hit_rate", "cumulative_return",
                    "cumulative_benchmark_return"):
         for got, wanted in zip(stored[column], want[column]):
-            assert got == pytest.approx(wanted, **REL), column
+            assert (pd.isna(got) and pd.isna(wanted)) or got == pytest.approx(wanted, **REL), column
+    assert set(stored.track_start) == {stored.evaluated_on[stored.horizon == h].min() for h in (5, 10, 20)}
     assert 0 < stored.hit_rate.iloc[-1] < 1
 
 
@@ -188,10 +192,12 @@ def test_baselines_match_the_reference(pipeline, expected):
     _, tables = pipeline
     stored = tables["analytics_08_portfolio_baselines"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
     trends, allocations, closes = expected
-    performance = reference.performance(allocations[["session_date", "horizon", "ticker", "weight"]],
+    performance = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
                                         closes.loc[:RUN_END])
+    performance = performance[performance.status != "unpriced"]  # no return to compare
     want = reference.baselines(performance, allocations, trends, closes, SECTORS)
-    assert len(stored) == len(want) == len(tables["analytics_07_portfolio_performance"])
+    priced = tables["analytics_07_portfolio_performance"].status != "unpriced"
+    assert len(stored) == len(want) == priced.sum()
     for column in ("evaluated_on", "session_date", "horizon", "method", "evaluations"):
         assert list(stored[column]) == list(want[column]), column
     for column in ("portfolio_return", "trending_etfs_return", "sector_etfs_return", "spy_return", "turnover",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
+
+import psycopg
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -16,9 +19,11 @@ def read_sql(spark: SparkSession, database_url: str, query: str) -> DataFrame:
 
 
 def replace_date_range(
-    database_url: str, frame: DataFrame, table: str, date_column: str, start: dt.date, end: dt.date
+    database_url: str, frame: DataFrame, table: str, date_column: str, start: dt.date, end: dt.date,
+    then: Callable[[psycopg.Connection], object] | None = None,
 ) -> int:
-    """Spark appends to a staging table; then one transaction deletes the range and inserts the staged rows.
+    """Spark appends to a staging table; then one transaction deletes the range, inserts the staged rows and runs
+    `then` (figures derived from the table's rows, analytics_07's running ones) on the same connection.
     A failure anywhere before that commit leaves the previous rows of the range in place. Two runs of the same range
     take turns (`partition_lock`): interleaved, the second DELETE would not see the first one's new rows."""
     columns = frame.columns
@@ -37,4 +42,7 @@ def replace_date_range(
                     f"WHERE {date_column} BETWEEN %s AND %s",
                     (start, end),
                 )
-                return cursor.rowcount
+                written = cursor.rowcount
+                if then is not None:
+                    then(conn)
+                return written
