@@ -19,7 +19,7 @@ def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
             if key not in (*PRODUCTION, "KAFKA_NAMESPACE", "SPARK_MASTER_URL", "TRENDFOLIO_REPLAY_DIR",
                            "TRENDFOLIO_YAHOO_BASE_URL", "DAGSTER_PG_URL")}
     return subprocess.run([sys.executable, "-W", "ignore", "-c", code], env={**base, **env}, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=900)  # importing Dagster takes minutes on a loaded machine
 
 
 def test_importing_the_production_code_location_writes_no_environment_variable():
