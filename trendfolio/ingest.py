@@ -1,6 +1,7 @@
 """Collection path shared by the collected_* assets: validated rows → Kafka topic → consumer → PostgreSQL.
 
-The asset returns only when every record it produced is in PostgreSQL (checked by key), or fails naming what is missing.
+The asset returns only when every row it produced is in PostgreSQL, or fails naming what is missing: a batch the
+consumer wrote whole in a committed transaction is confirmed by that commit, any other is checked by key.
 """
 
 from __future__ import annotations
