@@ -48,7 +48,8 @@ def cap_notes(positions: list[dict]) -> list[str]:
 
 
 def explain(session: dt.date, horizon: int, positions: list[dict], trending: list[str], counts: dict) -> dict:
-    """`positions`: the whole portfolio (ticker, weight, method, source_etfs, holdings_as_of)."""
+    """`positions`: the whole portfolio (ticker, weight, method, source_etfs, holdings_as_of, constraint_note: a cap
+    the allocation had to relax, recorded by analytics_05)."""
     methods = sorted({p["method"] for p in positions})
     method = methods[0] if len(methods) == 1 else ("+".join(methods) or None)
     held, priced = counts["held"], counts["priced"]
@@ -67,6 +68,7 @@ def explain(session: dt.date, horizon: int, positions: list[dict], trending: lis
     as_of = max((p["holdings_as_of"] for p in positions if p["holdings_as_of"]), default=None)
     age = len(calendar.sessions_between(as_of, session)) - 1 if as_of else None
     return {"method": method, "label": LABELS.get(method, method or "none"), "reason": reason,
-            "notes": cap_notes(positions) if method == SCORE_INVERSE_VOL else [],
+            "notes": (cap_notes(positions) if method == SCORE_INVERSE_VOL else [])
+            + sorted({p["constraint_note"] for p in positions if p["constraint_note"]}),
             "trending_etfs": trending, "holdings_as_of": as_of, "holdings_age_sessions": age,
             "candidates": held, "priced_candidates": priced}

@@ -140,21 +140,27 @@ class WeightHistory(Page[WeightHistoryRow]):
 
 class HorizonRecord(BaseModel):
     horizon: int
-    evaluations: int
+    evaluations: int  # scored portfolios (analytics_08)
     first_evaluated_on: dt.date | None
     last_evaluated_on: dt.date | None
-    hit_rate: float | None  # against SPY
-    hit_rate_vs_trending_etfs: float | None
+    hit_rate: float | None  # against SPY (running, latest)
+    hit_rate_vs_trending_etfs: float | None  # the session's trending ETFs, equally weighted
+    hit_rate_vs_sector_etfs: float | None  # the 11 sector ETFs, equally weighted
     mean_excess_return: float | None  # against SPY, per portfolio
     mean_excess_vs_trending_etfs: float | None
+    mean_excess_vs_sector_etfs: float | None
     cumulative_return: float | None
-    cumulative_benchmark_return: float | None
+    cumulative_net_return: float | None  # after cost_per_turnover × turnover
+    cumulative_benchmark_return: float | None  # SPY
     cumulative_trending_etfs_return: float | None
+    cumulative_sector_etfs_return: float | None
     max_drawdown: float | None  # of the cumulative curve, peak to trough (a negative fraction)
-    benchmark_max_drawdown: float | None
+    benchmark_max_drawdown: float | None  # of SPY's curve over the same portfolios
+    annualized_volatility: float | None
     mean_turnover: float | None
-    portfolios: int
-    weighted_share: float | None  # share of the horizon's portfolios that are weighted stocks, not a fallback
+    cost_per_turnover: float | None
+    portfolios: int  # computed portfolios of the horizon, scored or not
+    weighted_share: float | None  # share of them that are weighted stocks, not a fallback
 
 
 class CurvePoint(BaseModel):
@@ -162,15 +168,16 @@ class CurvePoint(BaseModel):
     session_date: dt.date
     horizon: int
     cumulative_return: float
+    cumulative_net_return: float
     cumulative_benchmark_return: float
-    cumulative_trending_etfs_return: float | None
+    cumulative_trending_etfs_return: float
+    cumulative_sector_etfs_return: float
     drawdown: float
 
 
 class TrackRecord(BaseModel):
     horizons: list[HorizonRecord]
     curves: list[CurvePoint]
-    baseline_note: str
 
 
 class MarketClosures(BaseModel):

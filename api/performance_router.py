@@ -52,12 +52,8 @@ def turnover(db: DB, as_csv: AsCsv, horizon: int | None = HORIZON, limit: int = 
 
 @router.get("/api/track-record", response_model=TrackRecord)
 def track_record_summary(db: DB):
-    """Per horizon: hit rate and mean excess against SPY and against the trending ETFs themselves, cumulative
-    returns, max drawdown, mean turnover, share of weighted (not fallback) portfolios; and the curves."""
+    """Per horizon, from analytics_08: hit rate and mean excess against SPY, the trending ETFs and the 11 sector
+    ETFs, cumulative returns (also net of costs), max drawdown, volatility, mean turnover, the share of weighted (not
+    fallback) portfolios; and the curves."""
     with db.connect() as conn:
-        require_performance_table(conn)
-        _, performance = queries.performance(conn, None, queries.MAX_ROWS, 0)
-        baseline = queries.trending_etf_baseline(conn)
-        turnover_rows = queries.turnover(conn, None)
-        methods = queries.portfolio_methods(conn)
-    return track_record(performance, baseline, turnover_rows, methods)
+        return track_record(queries.baselines(conn), queries.portfolio_methods(conn))

@@ -19,6 +19,7 @@ ETF_PRICES_TABLE = tables.DAILY_ETF_OHLC.name
 STOCK_PRICES_TABLE = tables.DAILY_STOCK_HISTORY.name
 # Realized performance: the columns the API serves, in order.
 PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
+BASELINES_TABLE = tables.PORTFOLIO_BASELINES.name
 PERFORMANCE_COLUMNS = (
     "session_date", "horizon", "evaluated_on", "holdings", "portfolio_return", "benchmark_return", "excess_return",
     "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source",
@@ -264,25 +265,19 @@ def turnover(conn, horizon: int | None) -> list[dict]:
         GROUP BY 1, 2, 3 ORDER BY 1, 2""", (horizon, horizon))
 
 
-def trending_etf_baseline(conn) -> list[dict]:
-    """Per scored portfolio: the return over the same sessions of the session's trending ETFs, equally weighted (SPY
-    when none trended; None when a trending ETF lacks a price at either end)."""
-    return Database.rows(conn, f"""
-        WITH perf AS (SELECT session_date, horizon, evaluated_on, portfolio_return, benchmark_return
-                      FROM {PERFORMANCE_TABLE}),
-             etfs AS (
-                 SELECT p.session_date, p.horizon, count(t.ticker) AS trending,
-                        count(e1.adj_close / e0.adj_close) AS priced, avg(e1.adj_close / e0.adj_close - 1) AS etf_return
-                 FROM perf p
-                 LEFT JOIN {TRENDING_TABLE} t ON t.session_date = p.session_date AND t.is_trending
-                 LEFT JOIN {ETF_PRICES_TABLE} e0 ON e0.ticker = t.ticker AND e0.trade_date = p.session_date
-                 LEFT JOIN {ETF_PRICES_TABLE} e1 ON e1.ticker = t.ticker AND e1.trade_date = p.evaluated_on
-                 GROUP BY 1, 2)
-        SELECT p.session_date, p.horizon, p.evaluated_on, p.portfolio_return,
-               CASE WHEN e.trending = 0 THEN p.benchmark_return WHEN e.priced = e.trending THEN e.etf_return END
-                   AS etf_return
-        FROM perf p JOIN etfs e USING (session_date, horizon)
-        ORDER BY p.evaluated_on, p.horizon""")
+BASELINE_COLUMNS = (
+    "evaluated_on", "session_date", "horizon", "method", "portfolio_return", "trending_etfs_return",
+    "sector_etfs_return", "spy_return", "excess_vs_trending_etfs", "excess_vs_sector_etfs", "excess_vs_spy",
+    "turnover", "cost_per_turnover", "net_return", "evaluations", "hit_rate_vs_trending_etfs", "hit_rate_vs_sector_etfs",
+    "hit_rate_vs_spy", "cumulative_return", "cumulative_net_return", "cumulative_trending_etfs_return",
+    "cumulative_sector_etfs_return", "cumulative_spy_return", "max_drawdown", "annualized_volatility",
+)
+
+
+def baselines(conn) -> list[dict]:
+    """analytics_08: each scored portfolio against the trending ETFs, the 11 sectors and SPY, oldest first."""
+    return Database.rows(conn, sql.SQL("SELECT {} FROM {} ORDER BY evaluated_on, horizon LIMIT %s").format(
+        _columns(BASELINE_COLUMNS), sql.Identifier(BASELINES_TABLE)), (MAX_ROWS,))
 
 
 WEIGHT_HISTORY_COLUMNS = ("session_date", "horizon", "weight", "score", "method", "source_etfs", "evaluated_on",
@@ -319,5 +314,6 @@ def portfolio_methods(conn) -> dict[tuple[int, str], int]:
 
 
 def portfolio_positions(conn, session_date: dt.date, horizon: int) -> list[dict]:
-    return Database.rows(conn, f"SELECT ticker, weight, method, source_etfs, holdings_as_of FROM {PORTFOLIO_TABLE} "
+    return Database.rows(conn, f"SELECT ticker, weight, method, source_etfs, holdings_as_of, constraint_note "
+                               f"FROM {PORTFOLIO_TABLE} "
                                "WHERE session_date = %s AND horizon = %s", (session_date, horizon))

@@ -91,6 +91,31 @@ def fill_performance(warehouse) -> list[tuple]:
     return rows
 
 
+def fill_baselines(warehouse, performance: list[tuple]) -> list[dict]:
+    """analytics_08 likewise: a row of its shape for each filled analytics_07 row."""
+    rows = []
+    for index, (session, horizon, evaluated_on, holdings, portfolio_return, spy_return, *_rest) in enumerate(performance):
+        trending, sectors = spy_return + 0.003 * (index % 3 - 1), spy_return - 0.001 * index
+        rows.append({
+            "evaluated_on": evaluated_on, "session_date": session, "horizon": horizon, "method": "score_inv_vol_capped",
+            "holdings": holdings, "portfolio_return": portfolio_return, "trending_etfs_return": trending,
+            "sector_etfs_return": sectors, "spy_return": spy_return,
+            "excess_vs_trending_etfs": portfolio_return - trending, "excess_vs_sector_etfs": portfolio_return - sectors,
+            "excess_vs_spy": portfolio_return - spy_return, "turnover": None if index < 3 else 0.1 * index,
+            "cost_per_turnover": 0.001, "net_return": portfolio_return - 0.0001 * index, "evaluations": 1 + index // 3,
+            "hit_rate_vs_trending_etfs": 0.5, "hit_rate_vs_sector_etfs": 0.25 * (index % 3), "hit_rate_vs_spy": 0.5,
+            "cumulative_return": 0.01 * (index - 4) ** 2 - 0.05, "cumulative_net_return": 0.01 * index,
+            "cumulative_trending_etfs_return": 0.002 * index, "cumulative_sector_etfs_return": -0.001 * index,
+            "cumulative_spy_return": 0.003 * index - 0.01, "max_drawdown": -0.01 * index,
+            "annualized_volatility": 0.2, "source": "synthetic"})
+    with psycopg.connect(warehouse.database_url) as conn:
+        conn.execute(f"DELETE FROM {queries.BASELINES_TABLE}")
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {queries.BASELINES_TABLE} ({', '.join(rows[0])}) "
+                            f"VALUES ({', '.join(['%s'] * len(rows[0]))})", [tuple(row.values()) for row in rows])
+    return rows
+
+
 @pytest.fixture(scope="module")
 def filled(services):
     """One pipeline run over three sessions (a partition range), then the API's view of that database."""
@@ -101,7 +126,7 @@ def filled(services):
         })
         assert result.success
         performance = fill_performance(warehouse)
-        yield warehouse, performance
+        yield warehouse, performance, fill_baselines(warehouse, performance)
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +285,7 @@ def test_price_history_of_an_etf_and_of_a_stock(client, warehouse_url):
 
 
 def test_realized_performance_per_horizon(client, filled):
-    _, rows = filled
+    _, rows, _ = filled
     body = client.get("/api/performance").json()
     assert body["total"] == len(rows) == 9
     ten = client.get("/api/performance", params={"horizon": 10}).json()
@@ -390,23 +415,35 @@ def test_weight_history_of_a_stock(client, warehouse_url):
             assert item["contribution"] == pytest.approx(item["weight"] * item["ticker_return"])
 
 
-def test_track_record_per_horizon(client, filled):
-    _, rows = filled
+def test_track_record_per_horizon(client, filled, warehouse_url):
+    _, _, rows = filled
     body = client.get("/api/track-record").json()
     assert [record["horizon"] for record in body["horizons"]] == [5, 10, 20]
+    methods = dict(query(warehouse_url, "SELECT horizon, count(DISTINCT session_date) FILTER (WHERE method = "
+                                        "'score_inv_vol_capped')::float / count(DISTINCT session_date) "
+                                        "FROM analytics_05_portfolio_allocation GROUP BY 1"))
     for record in body["horizons"]:
-        own = [row for row in rows if row[1] == record["horizon"]]
-        assert record["evaluations"] == len(own)
-        assert record["hit_rate"] == pytest.approx(own[-1][8])  # analytics_07's running figure
-        assert record["cumulative_return"] == pytest.approx(own[-1][9])
-        curve = [1 + row[9] for row in own]
-        worst = min(value / max([1.0, *curve[:index + 1]]) - 1 for index, value in enumerate(curve))
-        assert record["max_drawdown"] == pytest.approx(worst)
-        assert record["mean_excess_return"] == pytest.approx(sum(row[6] for row in own) / len(own))
-        assert record["portfolios"] == 3
-        # The filled rows end on calendar days after the last collected price: no trending-ETF baseline for them.
-        assert record["hit_rate_vs_trending_etfs"] is None and record["cumulative_trending_etfs_return"] is None
-    assert len(body["curves"]) == len(rows)
+        own = sorted((row for row in rows if row["horizon"] == record["horizon"]), key=lambda row: row["evaluated_on"])
+        last = own[-1]
+        assert record["evaluations"] == len(own) == 3
+        assert (record["hit_rate"], record["hit_rate_vs_trending_etfs"], record["hit_rate_vs_sector_etfs"]) == \
+            pytest.approx((last["hit_rate_vs_spy"], last["hit_rate_vs_trending_etfs"], last["hit_rate_vs_sector_etfs"]))
+        assert (record["cumulative_return"], record["cumulative_net_return"], record["cumulative_benchmark_return"]) == \
+            pytest.approx((last["cumulative_return"], last["cumulative_net_return"], last["cumulative_spy_return"]))
+        assert record["max_drawdown"] == pytest.approx(last["max_drawdown"])
+        assert record["mean_excess_vs_sector_etfs"] == pytest.approx(
+            sum(row["excess_vs_sector_etfs"] for row in own) / 3)
+        turnovers = [row["turnover"] for row in own if row["turnover"] is not None]
+        assert record["mean_turnover"] == pytest.approx(sum(turnovers) / len(turnovers))
+        spy = [1 + row["cumulative_spy_return"] for row in own]
+        worst = min(value / max([1.0, *spy[:index + 1]]) - 1 for index, value in enumerate(spy))
+        assert record["benchmark_max_drawdown"] == pytest.approx(worst)
+        assert record["weighted_share"] == pytest.approx(methods[record["horizon"]])
+        curve = [c for c in body["curves"] if c["horizon"] == record["horizon"]]
+        assert [c["evaluated_on"] for c in curve] == [row["evaluated_on"].isoformat() for row in own]
+        own_curve = [1 + row["cumulative_return"] for row in own]
+        assert [c["drawdown"] for c in curve] == pytest.approx(
+            [value / max([1.0, *own_curve[:index + 1]]) - 1 for index, value in enumerate(own_curve)])
 
 
 @pytest.mark.parametrize("path", sorted(set(EXAMPLE_REQUESTS) - {"/api/market-closures", "/api/track-record",
@@ -873,9 +910,10 @@ def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser,
         assert row[1] == str(horizon_record["evaluations"])
         assert row[2] == percent(horizon_record["hit_rate"], 0)
         assert row[3] == percent(horizon_record["hit_rate_vs_trending_etfs"], 0)
+        assert row[4] == percent(horizon_record["hit_rate_vs_sector_etfs"], 0)
     assert view["performance_axis"] == "date"
-    assert [trace["name"] for trace in view["performance"]] == [f"portfolio {horizon}d", "SPY", "trending ETFs",
-                                                                "drawdown"]
+    assert [trace["name"] for trace in view["performance"]] == [
+        f"portfolio {horizon}d", "net of costs", "SPY", "trending ETFs", "11 sectors", "drawdown"]
     curve = sorted((c for c in record["curves"] if c["horizon"] == horizon), key=lambda c: c["evaluated_on"])
     for trace in view["performance"]:
         assert increasing(trace["x"]), trace["name"]

@@ -302,21 +302,25 @@ function renderTrackRecord(session, horizon) {
   const mine = record.horizons.find(r => r.horizon === horizon);
   $("track-summary").textContent = mine.evaluations
     ? `${horizon}-session portfolios: ${mine.evaluations} scored up to ${mine.last_evaluated_on}; beat SPY ` +
-      `${pct(mine.hit_rate, 0)} of the time and their own trending ETFs ${pct(mine.hit_rate_vs_trending_etfs, 0)}; ` +
-      `cumulative ${signed(mine.cumulative_return)} against SPY ${signed(mine.cumulative_benchmark_return)} and ` +
-      `the trending ETFs ${signed(mine.cumulative_trending_etfs_return)}; max drawdown ${pct(mine.max_drawdown)}.`
+      `${pct(mine.hit_rate, 0)} of the time, their own trending ETFs ${pct(mine.hit_rate_vs_trending_etfs, 0)} and ` +
+      `the 11 sectors ${pct(mine.hit_rate_vs_sector_etfs, 0)}; cumulative ${signed(mine.cumulative_return)} ` +
+      `(${signed(mine.cumulative_net_return)} net of ${(mine.cost_per_turnover * 1e4).toFixed(0)} bp per unit of ` +
+      `turnover) against SPY ${signed(mine.cumulative_benchmark_return)} and the trending ETFs ` +
+      `${signed(mine.cumulative_trending_etfs_return)}; max drawdown ${pct(mine.max_drawdown)}.`
     : `No ${horizon}-session portfolio has been scored yet: none's horizon has ended.`;
-  $("track-note").textContent = record.baseline_note;
   renderTable("table-track", {
-    caption: "Per horizon, from the scored portfolios", csvName: "track-record",
+    caption: "Per horizon, from the scored portfolios (analytics_08)", csvName: "track-record",
     columns: [{ key: "horizon", label: "horizon" }, { key: "evaluations", label: "scored" },
               { key: "hit_rate", label: "hit rate vs SPY", format: v => pct(v, 0) },
               { key: "hit_rate_vs_trending_etfs", label: "vs trending ETFs", format: v => pct(v, 0) },
+              { key: "hit_rate_vs_sector_etfs", label: "vs 11 sectors", format: v => pct(v, 0) },
               { key: "mean_excess_return", label: "mean excess vs SPY", format: v => signed(v) },
               { key: "mean_excess_vs_trending_etfs", label: "vs trending ETFs", format: v => signed(v) },
               { key: "cumulative_return", label: "cumulative", format: v => signed(v) },
+              { key: "cumulative_net_return", label: "net of costs", format: v => signed(v) },
               { key: "cumulative_benchmark_return", label: "SPY", format: v => signed(v) },
               { key: "cumulative_trending_etfs_return", label: "trending ETFs", format: v => signed(v) },
+              { key: "cumulative_sector_etfs_return", label: "11 sectors", format: v => signed(v) },
               { key: "max_drawdown", label: "max drawdown", format: v => pct(v) },
               { key: "benchmark_max_drawdown", label: "SPY max drawdown", format: v => pct(v) },
               { key: "mean_turnover", label: "mean turnover", format: v => pct(v) },
@@ -331,8 +335,10 @@ function renderTrackRecord(session, horizon) {
                                         hovertemplate: `${name} %{x}: %{y:.2%}<extra></extra>` });
   return plot("chart-performance", [
     line(`portfolio ${horizon}d`, "cumulative_return", { color: HORIZON_COLORS[horizon], width: 3 }),
+    line("net of costs", "cumulative_net_return", { color: HORIZON_COLORS[horizon], width: 1 }),
     line("SPY", "cumulative_benchmark_return", { color: "#424242", dash: "dot" }),
     line("trending ETFs", "cumulative_trending_etfs_return", { color: "#2e7d32", dash: "dash" }),
+    line("11 sectors", "cumulative_sector_etfs_return", { color: "#9e9e9e", dash: "dashdot" }),
     line("drawdown", "drawdown", { color: "#b00020", width: 1 }),
   ], { xaxis: dateAxis({ title: { text: "session the horizon ended" } }),
        yaxis: { title: { text: "cumulative return" }, tickformat: ".0%" }, shapes: [sessionLine(session)],
