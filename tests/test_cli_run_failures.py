@@ -16,6 +16,7 @@ from orchestration_stack import BIN, OrchestrationStack
 
 from fault_support import SESSION, record_summary
 from trendfolio import settings, stack
+from trendfolio.stack.postgres import PG_SYSTEM_USER
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def tiny_filesystem(tmp_path):
         pytest.skip(f"cannot mount a small tmpfs to fill ({done.stderr.strip()}): needs root and mount(2)")
     try:
         if os.geteuid() == 0:
-            shutil.chown(mount, stack.PG_SYSTEM_USER, stack.PG_SYSTEM_USER)
+            shutil.chown(mount, PG_SYSTEM_USER, PG_SYSTEM_USER)
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
