@@ -1,6 +1,7 @@
 """Collection path shared by the collected_* assets: validated rows → Kafka topic → consumer → PostgreSQL.
 
-The asset returns only when every record it produced is in PostgreSQL (checked by key), or fails naming what is missing.
+The asset returns only when every row it produced is in PostgreSQL, or fails naming what is missing: a batch the
+consumer wrote whole in a committed transaction is confirmed by that commit, any other is checked by key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pyarrow as pa
 
 from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload
 from trendfolio.tables import Table
-from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
+from trendfolio.validation import (
+    Rejection,
+    count_by_rule,
+    holding_row_problem,
+    ohlc_row_problem,
+    ohlc_rows_surely_valid,
+)
 from trendfolio.warehouse import (
     connect,
     insert_consumer_dead_letter,
@@ -111,15 +118,10 @@ def dead_letter_message(
 
 
 def row_problem(table: Table, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
-    """The row rules, applied again by the consumer to rows this call's producer did not send."""
+    """Validation's row rules, applied again by the consumer to rows this call's producer did not send."""
     if "trade_date" in row:
         return ohlc_row_problem(row, partition_date)
-    for column in ("etf_ticker", "holding_ticker"):
-        if not TICKER_PATTERN.match(row[column]):
-            return "ticker_format", f"{column} {row[column]!r} is not an exchange ticker"
-    if not 0 < row["weight"] <= 1:
-        return "weight_range", f"weight {row['weight']} must be a fraction in (0, 1]"
-    return None
+    return holding_row_problem(row)
 
 
 def row_problems(
