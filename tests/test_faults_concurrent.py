@@ -105,7 +105,8 @@ def test_two_runs_of_the_same_session_end_as_one_run(warehouse, resources):
     record_summary("concurrent_runs", {
         "fault": "two materializations of the same session started together (threads, one process)",
         "trials": 1, "both_succeeded": True, "seconds": round(concurrent_s, 1),
-        "max_lock_wait_s": max(waits, default=0), "collection_steps_skipped_as_collected": skipped, "tables_equal_to_a_single_run": after_both == after_one_more,
+        "max_lock_wait_s": max(waits, default=0), "collection_steps_skipped_as_collected": skipped,
+        "tables_equal_to_a_single_run": after_both == after_one_more,
         "rows": {table: len(rows) for table, rows in after_both.items()}, "dead_letters": dead_letters,
         "rows_lost": 0, "duplicates": duplicates,
     })
