@@ -27,9 +27,14 @@ class AllocationConfig(Config):
     max_etf_weight: float = Field(default=DEFAULT_RULE.max_etf_weight, description="cap per source ETF")
     min_eligible: int = Field(default=DEFAULT_RULE.min_eligible,
                               description="fewer eligible stocks → hold the trending ETFs equally")
+    max_holdings_age_days: int = Field(
+        default=DEFAULT_RULE.max_holdings_age_days,
+        description="a holdings list older than this (calendar days before the session) is not used: the ETF counts "
+                    "as having no holdings (keep collected_06's setting equal)")
 
     def rule(self) -> AllocationRule:
-        return AllocationRule(self.max_stock_weight, self.max_etf_weight, self.min_eligible)
+        return AllocationRule(self.max_stock_weight, self.max_etf_weight, self.min_eligible,
+                              self.max_holdings_age_days)
 
 
 def latest_holdings_query(start, end) -> str:

@@ -49,9 +49,10 @@ def collected_01_daily_etf_ohlc(
                           "tickers_missing": checks[0].metadata["tickers_missing"].value},
                 check_results=checks)
         fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, start, LOOKBACK_SESSIONS)
-        before = previous_closes(conn, DAILY_ETF_OHLC.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end)
     refused, unreadable = refused_by_source(source)
+    with postgres.connect() as conn:
+        before = previous_closes(conn, DAILY_ETF_OHLC.name, fetched)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
     report = ingest(DAILY_ETF_OHLC, rows, checked.rejected + refused, kafka=kafka, database_url=postgres.database_url,
@@ -59,7 +60,7 @@ def collected_01_daily_etf_ohlc(
     with postgres.connect() as conn:
         require_rows(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
-        checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
+        checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end, checked.rejected, len(fetched))
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),
                   "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value,

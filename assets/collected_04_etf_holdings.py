@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
@@ -17,14 +18,34 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
+from trendfolio.analytics.allocation import AllocationRule
 from trendfolio.collect import already_collected, record_fetches
 from trendfolio.ingest import ingest
 from trendfolio.sources import HOLDINGS_COLUMNS
 from trendfolio.tables import ETF_HOLDINGS
 from trendfolio.validation import validate_holdings
 
-CHECKS = [AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
+HOLDINGS_NOT_STALE = "holdings_not_stale"
+MAX_HOLDINGS_AGE_DAYS = AllocationRule().max_holdings_age_days
+CHECKS = [AssetCheckSpec(HOLDINGS_NOT_STALE, asset="collected_04_etf_holdings",
+                         description=f"every trending ETF has a holdings list at most {MAX_HOLDINGS_AGE_DAYS} days "
+                                     "older than the session (warn: an older list is not used, the ETF gets no stocks)"),
+          AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
                          description="the weights of each ETF's list on each date sum to at most 1")]
+
+
+def staleness_check(conn, start, end) -> AssetCheckResult:
+    stale = conn.execute(
+        "SELECT t.session_date::text, t.ticker, latest.as_of::text FROM analytics_03_trending_etfs AS t "
+        "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
+        "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
+        "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s "
+        "AND (latest.as_of IS NULL OR latest.as_of < t.session_date - %s) ORDER BY 1, 2",
+        (start, end, MAX_HOLDINGS_AGE_DAYS)).fetchall()
+    return AssetCheckResult(check_name=HOLDINGS_NOT_STALE, passed=not stale, severity=AssetCheckSeverity.WARN,
+                            metadata={"stale_or_missing": [f"{day} {etf}: latest list {as_of or 'none'}"
+                                                           for day, etf, as_of in stale[:50]],
+                                      "max_holdings_age_days": MAX_HOLDINGS_AGE_DAYS})
 
 
 def weights_check(conn, start, end) -> AssetCheckResult:
@@ -59,20 +80,29 @@ def collected_04_etf_holdings(
         wanted = [(etf, session_date) for session_date, etf in trending]
         if already_collected(conn, ETF_HOLDINGS.name, wanted):
             return MaterializeResult(metadata=already_collected_metadata(source.name, len(wanted)),
-                                     check_results=[weights_check(conn, start, end)])
-    frames = []
+                                     check_results=[staleness_check(conn, start, end),
+                                                    weights_check(conn, start, end)])
+    frames, requested = [], []
     for session_date, etf in trending:
-        # Holdings carry the date they were fetched for: Yahoo gives no as-of date of its own.
-        frames.append(source.etf_holdings(etf, session_date).assign(as_of_date=session_date))
+        listed = source.etf_holdings(etf, session_date)
+        # A list carries its true date when the source knows it (replay's snapshot date); Yahoo gives none, so its
+        # lists carry the date they were fetched for. Sessions sharing one snapshot store it once.
+        if "as_of_date" not in listed.columns or listed.empty:
+            listed = listed.assign(as_of_date=session_date)
+        as_of = listed["as_of_date"].iloc[0] if not listed.empty else session_date
+        if (etf, as_of) in requested:
+            continue
+        requested.append((etf, as_of))
+        frames.append(listed)
     fetched = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=[*HOLDINGS_COLUMNS, "as_of_date"])
-    checked = validate_holdings(fetched, requested=[(etf, day) for day, etf in trending])
+    checked = validate_holdings(fetched, requested=requested)
     rows = checked.valid.assign(source=source.name)
     report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         record_fetches(conn, ETF_HOLDINGS.name, wanted, source.name)
-        check = weights_check(conn, start, end)
+        checks = [staleness_check(conn, start, end), weights_check(conn, start, end)]
     empty = sorted({r.record_key for r in checked.rejected if r.rule == "empty_holdings"})
     largest = rows.sort_values("weight", ascending=False).groupby(["as_of_date", "etf_ticker"], sort=True).head(3)
     largest = largest.sort_values(["as_of_date", "etf_ticker"], kind="stable").tail(30)
@@ -86,5 +116,5 @@ def collected_04_etf_holdings(
                   "largest_holdings": MetadataValue.md(
                       f"Largest holdings of the trending ETFs (source: {source.name})\n\n"
                       f"| as of | ETF | holding | weight |\n|---|---|---|---|\n{preview}")},
-        check_results=[check],
+        check_results=checks,
     )

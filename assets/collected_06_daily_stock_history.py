@@ -1,17 +1,23 @@
-"""Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL."""
+"""Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL: the history its
+measures need before each session it is held on, and its prices until the longest horizon of a portfolio built on that
+session has elapsed (so every portfolio can be evaluated)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, asset
+from pydantic import Field
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
-from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
+from trendfolio import calendar
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, PORTFOLIO_HORIZONS, AllocationRule
 from trendfolio.collect import (
     already_collected,
     held_price_windows,
+    held_stocks,
+    in_windows,
     previous_closes,
     price_fetch_start,
     record_fetches,
@@ -23,6 +29,13 @@ from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
 
 CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
+EVALUATION_SESSIONS = max(PORTFOLIO_HORIZONS)
+
+
+class HeldStocksConfig(Config):
+    max_holdings_age_days: int = Field(
+        default=AllocationRule().max_holdings_age_days,
+        description="holdings lists older than this (calendar days) are not used; keep equal to analytics_05's")
 
 
 @asset(
@@ -36,20 +49,21 @@ CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
     metadata=table_metadata(DAILY_STOCK_HISTORY),
 )
 def collected_06_daily_stock_history(
-    context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource
+    context: AssetExecutionContext, config: HeldStocksConfig, market_data: MarketDataResource, kafka: KafkaResource,
+    postgres: PostgresResource,
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
     source = market_data.client()
     if not sessions:
         return market_closed(start, end, [c.name for c in CHECKS], source.name)
     with postgres.connect() as conn:
-        held = conn.execute(
-            "SELECT DISTINCT as_of_date, holding_ticker FROM collected_04_etf_holdings "
-            "WHERE as_of_date BETWEEN %s AND %s ORDER BY 2, 1", (start, end),
-        ).fetchall()
-        windows = held_price_windows(held, LOOKBACK_SESSIONS)
+        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
+        # horizons have not all elapsed.
+        first = calendar.previous_sessions(start, EVALUATION_SESSIONS + 1)[0]
+        held = held_stocks(conn, first, end, config.max_holdings_age_days)
+        windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, end)
         tickers = sorted(windows)
-        wanted = [(stock, session) for session, stock in held]
+        wanted = [(stock, session) for stock in tickers for session in sessions if in_windows(windows, stock, session)]
         if already_collected(conn, DAILY_STOCK_HISTORY.name, wanted):
             checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
             return MaterializeResult(
@@ -58,14 +72,15 @@ def collected_06_daily_stock_history(
                 check_results=checks)
         fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
             if tickers else start
-        before = previous_closes(conn, DAILY_STOCK_HISTORY.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else pd.DataFrame(columns=OHLC_COLUMNS)
     refused, unreadable = refused_by_source(source)
+    with postgres.connect() as conn:
+        before = previous_closes(conn, DAILY_STOCK_HISTORY.name, fetched)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
     valid = checked.valid
-    held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
-                          for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
+    held_for = pd.Series([in_windows(windows, t, day) for t, day in zip(valid["ticker"], valid["trade_date"])],
+                         index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
     report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected + refused, kafka=kafka,
                     database_url=postgres.database_url,
@@ -73,7 +88,7 @@ def collected_06_daily_stock_history(
     with postgres.connect() as conn:
         require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
         record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
-        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
+        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end, checked.rejected, len(fetched))
     # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
     absent = sorted(set(tickers) - set(rows["ticker"]))
     return MaterializeResult(

@@ -23,6 +23,16 @@ def tickers_missing_sessions(
     return sorted(t for t in tickers if counts.get(t, 0) < sessions)
 
 
+def tickers_without_rows(
+    conn: psycopg.Connection, table: str, tickers: list[str], start: dt.date, end: dt.date
+) -> list[str]:
+    """Tickers without a single row in [start, end]."""
+    present = {t for t, in conn.execute(
+        f"SELECT DISTINCT ticker FROM {table} WHERE ticker = ANY(%s) AND trade_date BETWEEN %s AND %s",
+        (tickers, start, end)).fetchall()}
+    return sorted(set(tickers) - present)
+
+
 def ohlc_violations(conn: psycopg.Connection, table: str, start: dt.date, end: dt.date) -> list[tuple]:
     """Rows in [start, end] whose prices contradict each other or are not positive (at most 20)."""
     return conn.execute(
