@@ -7,23 +7,14 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeRe
 from pydantic import Field
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
-from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
-from assets.partitions import nyse_sessions, partition_sessions
+from assets.collection import Collection, Fetched
+from assets.collection_checks import ohlc_check_results, ohlc_check_specs
+from assets.partitions import nyse_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import calendar
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, PORTFOLIO_HORIZONS, AllocationRule
-from trendfolio.collect import (
-    already_collected,
-    held_price_windows,
-    held_stocks,
-    in_windows,
-    previous_closes,
-    price_fetch_start,
-    record_fetches,
-    require_rows,
-)
-from trendfolio.ingest import ingest
+from trendfolio.collect import held_price_windows, held_stocks, in_windows, previous_closes, price_fetch_start
 from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
@@ -36,6 +27,54 @@ class HeldStocksConfig(Config):
     max_holdings_age_days: int = Field(
         default=AllocationRule().max_holdings_age_days,
         description="holdings lists older than this (calendar days) are not used; keep equal to analytics_05's")
+
+
+class HeldStockPrices(Collection):
+    """Every stock a trending ETF holds, over the history the allocation needs before each session it is held."""
+
+    table = DAILY_STOCK_HISTORY
+    check_names = [c.name for c in CHECKS]
+
+    def wanted(self, conn):
+        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
+        # horizons have not all elapsed.
+        first = calendar.previous_sessions(self.start, EVALUATION_SESSIONS + 1)[0]
+        held = held_stocks(conn, first, self.end, self.max_holdings_age_days)
+        self.windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, self.end)
+        self.tickers = sorted(self.windows)
+        return [(stock, session) for stock in self.tickers for session in self.sessions
+                if in_windows(self.windows, stock, session)]
+
+    def prepare(self, conn):
+        self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS) \
+            if self.tickers else self.start
+
+    def fetch(self):
+        fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end) if self.tickers \
+            else pd.DataFrame(columns=OHLC_COLUMNS)
+        refused, self.unreadable = refused_by_source(self.source)
+        with self.postgres.connect() as conn:
+            before = previous_closes(conn, self.table.name, fetched)
+        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=before)
+        self.refused_by_validation, self.fetched_rows = checked.rejected, len(fetched)
+        # A backfill fetches the range in one batch; a stock keeps only its spans (held_price_windows).
+        valid = checked.valid
+        held_for = pd.Series([in_windows(self.windows, t, day) for t, day in zip(valid["ticker"], valid["trade_date"])],
+                             index=valid.index, dtype=bool)
+        return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected + refused)
+
+    def checks(self, conn):
+        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end,
+                                  self.refused_by_validation, self.fetched_rows)
+
+    def skipped_metadata(self, checks):
+        return {"tickers": len(self.tickers), "tickers_missing": checks[0].metadata["tickers_missing"].value}
+
+    def metadata(self, fetched, checks):
+        # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
+        absent = sorted(set(self.tickers) - set(fetched.rows["ticker"]))
+        return {"tickers": len(self.tickers), "fetched_from": self.fetch_from.isoformat(), "tickers_missing": absent,
+                "tickers_unreadable": self.unreadable}
 
 
 @asset(
@@ -52,48 +91,5 @@ def collected_06_daily_stock_history(
     context: AssetExecutionContext, config: HeldStocksConfig, market_data: MarketDataResource, kafka: KafkaResource,
     postgres: PostgresResource,
 ) -> MaterializeResult:
-    start, end, sessions = partition_sessions(context)
-    source = market_data.client()
-    if not sessions:
-        return market_closed(start, end, [c.name for c in CHECKS], source.name)
-    with postgres.connect() as conn:
-        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
-        # horizons have not all elapsed.
-        first = calendar.previous_sessions(start, EVALUATION_SESSIONS + 1)[0]
-        held = held_stocks(conn, first, end, config.max_holdings_age_days)
-        windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, end)
-        tickers = sorted(windows)
-        wanted = [(stock, session) for stock in tickers for session in sessions if in_windows(windows, stock, session)]
-        if already_collected(conn, DAILY_STOCK_HISTORY.name, wanted):
-            checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
-            return MaterializeResult(
-                metadata={**already_collected_metadata(source.name, len(wanted)), "tickers": len(tickers), 
-                          "tickers_missing": checks[0].metadata["tickers_missing"].value},
-                check_results=checks)
-        fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, start, LOOKBACK_SESSIONS) \
-            if tickers else start
-    fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else pd.DataFrame(columns=OHLC_COLUMNS)
-    refused, unreadable = refused_by_source(source)
-    with postgres.connect() as conn:
-        before = previous_closes(conn, DAILY_STOCK_HISTORY.name, fetched)
-    checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
-    # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
-    valid = checked.valid
-    held_for = pd.Series([in_windows(windows, t, day) for t, day in zip(valid["ticker"], valid["trade_date"])],
-                         index=valid.index, dtype=bool)
-    rows = valid.loc[held_for].assign(source=source.name)
-    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected + refused, kafka=kafka,
-                    database_url=postgres.database_url,
-                    partition_date=end, source=source.name, run_id=context.run.run_id)
-    with postgres.connect() as conn:
-        require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
-        record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
-        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end, checked.rejected, len(fetched))
-    # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
-    absent = sorted(set(tickers) - set(rows["ticker"]))
-    return MaterializeResult(
-        metadata={**report.metadata(), "source": source.name,
-                  "tickers": len(tickers), "fetched_from": fetch_from.isoformat(), "tickers_missing": absent,
-                  "tickers_unreadable": unreadable},
-        check_results=checks,
-    )
+    return HeldStockPrices.run(context, market_data, kafka, postgres,
+                               max_holdings_age_days=config.max_holdings_age_days)
