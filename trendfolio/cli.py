@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from trendfolio import calendar, settings, stack
+import psycopg
+
+from trendfolio import calendar, console, services, settings, stack
 
 TABLES = (
     "collected_01_daily_etf_ohlc",
@@ -18,13 +25,26 @@ TABLES = (
     "analytics_07_portfolio_performance",
 )
 DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on"}
+DEFAULT_UI_PORT = 3000
+DEFAULT_API_PORT = 8000
+SOURCES = ("synthetic", "replay", "yfinance")
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
-    lines = {"up": lambda: stack.up(args.external), "down": stack.down, "status": stack.status}[args.action]()
-    for line in lines:
+    if args.action == "status":
+        return cmd_status(args)
+    for line in stack.up(args.external) if args.action == "up" else stack.down():
         print(line)
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from trendfolio import health
+
+    report = health.status(args.external)
+    for line in report.lines:
+        print(line)
+    return 1 if report.problems else 0
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -35,15 +55,40 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
-    import psycopg
+def rows_for(conn, table: str, day: dt.date) -> int:
+    column = DATE_COLUMNS.get(table, "session_date" if table.startswith("analytics") else "trade_date")
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (day,)).fetchone()[0]
 
-    counts = {}
-    with psycopg.connect(database_url) as conn:
-        for table in TABLES:
-            column = DATE_COLUMNS.get(table, "session_date" if table.startswith("analytics") else "trade_date")
-            counts[table] = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (day,)).fetchone()[0]
-    return counts
+
+def run_log(dates: dt.date | str) -> Path:
+    """Where a run's Dagster and Spark logs go unless --verbose."""
+    return settings.local_stack_paths().root / "logs" / f"run-{dates}.log"
+
+
+def shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stack_line(external: set[str]) -> str:
+    """The services a run uses, in one line, with no secret in it."""
+    database = urlsplit(os.environ["DATABASE_URL"])
+    broker = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    return (f"stack: postgres {database.hostname}:{database.port or 5432}"
+            f"{' (external)' if 'postgres' in external else ''}, "
+            f"broker {broker}{' (external)' if 'kafka' in external else ' (embedded, topics in memory)'}, "
+            f"spark {os.environ['SPARK_MASTER_URL']}")
+
+
+def next_steps() -> list[str]:
+    """Where to look after a run: the real ports of the API and the UI (the running ones, or the defaults they start
+    on), and the warehouse's URL without its password."""
+    api = services.running("api") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    ui = services.running("ui") or f"http://127.0.0.1:{DEFAULT_UI_PORT}"
+    return [f"next: trendfolio api -> {api}/dashboard   trendfolio ui -> {ui}   trendfolio status",
+            f"warehouse: {console.mask_url(os.environ['DATABASE_URL'])}"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -53,32 +98,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not calendar.is_session(day):
         print(f"{day} is not an NYSE session: the market was closed, nothing to run")
         return 0
-    for line in stack.up(args.external):
-        print(line)
-    for line in preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]):
-        print(line)
+    started = time.monotonic()
+    stack_lines = stack.up(args.external)
+    stack_lines += preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    for line in stack_lines if args.verbose else [stack_line(args.external)]:
+        args.say(line)
 
     from dagster import DagsterInstance
 
     from trendfolio.definitions import defs
     from trendfolio.migrations import migrate
+    from trendfolio.session_run import run_session
 
     migrate(os.environ["DATABASE_URL"])
-    print(f"running daily_pipeline for {day} (source: {os.environ['TRENDFOLIO_SOURCE']}) ...", flush=True)
-    result = defs.resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=day.isoformat(), instance=DagsterInstance.get(), raise_on_error=False
-    )
-    counts = table_counts(os.environ["DATABASE_URL"], day)
-    for table, count in counts.items():
-        print(f"  {table:40s} {count:6d} rows for {day}")
+    args.say(f"daily_pipeline for {day}, source {os.environ['TRENDFOLIO_SOURCE']}:")
+    log = run_log(day)
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
+            with DagsterInstance.get() as instance:
+                result, lines = run_session(defs.resolve_job_def("daily_pipeline"), instance, day,
+                                            rows_stored=lambda table: rows_for(conn, table, day) if table in TABLES
+                                            else None, echo=args.progress)
+            stop_spark()
+    seconds = time.monotonic() - started
+    where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"daily_pipeline FAILED for {day} (run {result.run_id}): see the Dagster UI or its event log")
+        print(f"daily_pipeline FAILED for {day} after {seconds:.0f} s (run {result.run_id}): the failed asset is "
+              f"above{where}", file=sys.stderr)
         return 1
-    print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
-    print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
-    print(f"Tables: PostgreSQL at {os.environ['DATABASE_URL']}")
-    print("Dagster UI (lineage, every materialization): uv run trendfolio ui   then open http://127.0.0.1:3000")
+    warnings = f", {lines.warnings} warning{'s' if lines.warnings != 1 else ''} above" if lines.warnings else ""
+    print(f"daily_pipeline succeeded for {day} in {seconds:.0f} s (run {result.run_id}){warnings}.")
+    for line in next_steps():
+        args.say(line)
+    if not args.verbose:
+        args.say(f"Dagster and Spark logs: {shown_path(log)} (--verbose prints them)")
     return 0
+
+
+def stop_spark() -> None:
+    """Stop the run's SparkSession (if it started one) before the interpreter exits, so that py4j's shutdown does not
+    log through handlers whose streams are gone."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -91,17 +157,22 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.end < args.start:
         print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
-    for line in stack.up(args.external):
-        print(line)
+    stack_lines = stack.up(args.external)
+    for line in stack_lines if args.verbose else [stack_line(args.external)]:
+        args.say(line)
     migrate(os.environ["DATABASE_URL"])
-    with DagsterInstance.get() as instance:
-        result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
-                          echo=lambda line: print(line, flush=True))
+    log = run_log(f"{args.start}-{args.end}")
+    with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
+        with DagsterInstance.get() as instance:
+            result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
+                              echo=args.progress)
+        stop_spark()
     if result is None:
         return 0
+    where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"backfill FAILED (run {result.run_id}): the failed step is above; the run's event log is in the "
-              "Dagster UI. Re-running the same range is safe.")
+        print(f"backfill FAILED (run {result.run_id}): the failed step is above{where}. Re-running the same range "
+              "is safe.")
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
     return 0
@@ -115,12 +186,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}/dagster.yaml (runs and events in PostgreSQL)")
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs the queued runs; Ctrl-C stops both)")
     daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=settings.REPO_ROOT)
+    services.record("ui", f"http://127.0.0.1:{args.port}")
     try:
         return subprocess.call(
             ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)],
             cwd=settings.REPO_ROOT,
         )
     finally:
+        services.forget("ui")
         daemon.terminate()
 
 
@@ -140,37 +213,68 @@ def cmd_api(args: argparse.Namespace) -> int:
         migrate(os.environ["DATABASE_URL"])
     print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard",
           flush=True)
-    uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    services.record("api", f"http://{host}:{args.port}")
+    try:
+        uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
+    finally:
+        services.forget("api")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trendfolio", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('trendfolio')}")
+    output = argparse.ArgumentParser(add_help=False)
+    loudness = output.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="print the stack's details and Dagster's and Spark's logs instead of a log file")
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="print only warnings, failures and the outcome")
+    output.add_argument("--source", choices=SOURCES,
+                        help="where the market data comes from (default: TRENDFOLIO_SOURCE, else synthetic)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("stack", help="start, stop or show the embedded PostgreSQL and Kafka broker")
-    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("action", choices=["up", "down", "status"],
+                   help="up: start what is not external; down: stop; status: is the pipeline healthy")
     p.set_defaults(func=cmd_stack)
+    p = sub.add_parser("status", help="is the pipeline healthy: services, schema, latest session per table, "
+                                      "the last run's failed checks and dead letters")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("migrate", help="apply the SQL migrations in sql/")
     p.set_defaults(func=cmd_migrate)
-    p = sub.add_parser("run", help="run daily_pipeline for one session (default: the latest completed one)")
+    p = sub.add_parser("run", parents=[output],
+                       help="run daily_pipeline for one session (default: the latest completed one)")
     p.add_argument("--date", type=dt.date.fromisoformat, help="session date, YYYY-MM-DD")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("backfill", help="run daily_pipeline for every session in [--start, --end] as one run")
+    p = sub.add_parser("backfill", parents=[output],
+                       help="run daily_pipeline for every session in [--start, --end] as one run")
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=int, default=DEFAULT_UI_PORT,
+                   help=f"the port of the Dagster UI on 127.0.0.1 (default {DEFAULT_UI_PORT})")
     p.set_defaults(func=cmd_ui)
     p = sub.add_parser("api", help="serve the read-only API (/docs) and the dashboard (/dashboard) on the local stack")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_API_PORT,
+                   help=f"the port to listen on (default {DEFAULT_API_PORT})")
     p.set_defaults(func=cmd_api)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "source", None):
+        os.environ["TRENDFOLIO_SOURCE"] = args.source
+    args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    if not args.verbose:
+        console.silence_library_warnings()
+    # --quiet keeps the warnings and failures of the progress lines, and the outcome.
+    args.say = (lambda line: None) if args.quiet else print
+    args.progress = (lambda line: print(line, flush=True)) if not args.quiet else (
+        lambda line: [print(kept, flush=True) for kept in line.splitlines() if "warning:" in kept or "FAILED" in kept])
     args.external = settings.external_services()  # read before the defaults fill the environment in
     settings.apply_local_defaults()
     try:

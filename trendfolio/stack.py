@@ -312,17 +312,6 @@ def down() -> list[str]:
     return ["kafka: stopped", "postgres: stopped"]
 
 
-def status() -> list[str]:
-    paths = settings.local_stack_paths()
-    pg = embedded_postgres(paths)
-    broker = embedded_broker(paths)
-    pg_state = "running" if pg.pgdata.joinpath("PG_VERSION").exists() and pg.is_running() else "stopped"
-    return [
-        f"postgres: {pg_state} (127.0.0.1:{pg.port}, data {pg.pgdata})",
-        f"kafka: {'running' if broker.is_running() else 'stopped'} (127.0.0.1:{broker.port})",
-    ]
-
-
 @contextmanager
 def private_stack(root: Path) -> Iterator[tuple[str, str]]:
     """PostgreSQL and the broker on free ports with their data under `root` — or the external ones DATABASE_URL and
