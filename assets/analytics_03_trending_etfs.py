@@ -44,12 +44,13 @@ def analytics_03_trending_etfs(
     began = time.monotonic()
     session = spark.session(len(sessions))
     prices = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT ticker, trade_date, etf_role, adj_close, source FROM collected_01_daily_etf_ohlc "
         f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
     )
     result = trend_metrics(prices, start, end, rule)
-    written = replace_date_range(postgres, result, "analytics_03_trending_etfs", "session_date", start, end)
+    written = replace_date_range(
+        postgres.database_url, result, "analytics_03_trending_etfs", "session_date", start, end)
     # The preview reads the rows just written (≤ N per session): a second Spark action would recompute the job.
     with postgres.connect() as conn:
         trending = conn.execute(

@@ -55,23 +55,24 @@ def analytics_05_portfolio_allocation(
     began = time.monotonic()
     session = spark.session(len(sessions))
     trending = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT session_date, ticker, is_trending, excess_5, excess_10, excess_20, vol_20, source "
         f"FROM analytics_03_trending_etfs WHERE session_date BETWEEN '{start}' AND '{end}'",
     )
-    holdings = read_sql(session, postgres, latest_holdings_query(start, end))
+    holdings = read_sql(session, postgres.database_url, latest_holdings_query(start, end))
     prices = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history "
         f"WHERE trade_date BETWEEN '{history_from}' AND '{end}'",
     )
     benchmark = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
     )
     result = allocate(trending, holdings, prices, benchmark, start, end, config.rule())
-    written = replace_date_range(postgres, result, "analytics_05_portfolio_allocation", "session_date", start, end)
+    written = replace_date_range(
+        postgres.database_url, result, "analytics_05_portfolio_allocation", "session_date", start, end)
     # The summaries read the rows just written: more Spark actions would recompute the whole job.
     with postgres.connect() as conn:
         methods = conn.execute(

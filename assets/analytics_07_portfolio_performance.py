@@ -33,28 +33,28 @@ def analytics_07_portfolio_performance(
     session = spark.session(len(sessions))
     window = f"BETWEEN '{history_from}' AND '{end}'"
     allocations = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
         f"WHERE session_date {window}",
     )
     prices = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
         f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
     )
     benchmark = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
     )
     # The running figures continue from the last row stored before the range (one per horizon).
     prior = read_sql(
-        session, postgres,
+        session, postgres.database_url,
         "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
         f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
     )
     result = realized_performance(allocations, prices, benchmark, prior, start, end)
-    written = replace_date_range(postgres, result, TABLE, "evaluated_on", start, end)
+    written = replace_date_range(postgres.database_url, result, TABLE, "evaluated_on", start, end)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(

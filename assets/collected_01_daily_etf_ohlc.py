@@ -6,7 +6,13 @@ from assets.collection_checks import already_collected_metadata, market_closed, 
 from assets.partitions import nyse_sessions, partition_sessions
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
-from trendfolio.collect import already_collected, previous_closes, price_fetch_start, record_fetches
+from trendfolio.collect import (
+    already_collected,
+    previous_closes,
+    price_fetch_start,
+    record_fetches,
+    require_rows,
+)
 from trendfolio.ingest import ingest
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
@@ -43,9 +49,10 @@ def collected_01_daily_etf_ohlc(
     fetched = source.daily_ohlc(tickers, fetch_from, end)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
-    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
+        require_rows(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
     return MaterializeResult(

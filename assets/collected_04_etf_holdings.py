@@ -65,7 +65,7 @@ def collected_04_etf_holdings(
         columns=[*HOLDINGS_COLUMNS, "as_of_date"])
     checked = validate_holdings(fetched, requested=[(etf, day) for day, etf in trending])
     rows = checked.valid.assign(source=source.name)
-    report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(ETF_HOLDINGS, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         record_fetches(conn, ETF_HOLDINGS.name, wanted, source.name)

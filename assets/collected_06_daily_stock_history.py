@@ -14,6 +14,7 @@ from trendfolio.collect import (
     previous_closes,
     price_fetch_start,
     record_fetches,
+    require_rows,
 )
 from trendfolio.ingest import ingest
 from trendfolio.sources import OHLC_COLUMNS
@@ -62,9 +63,10 @@ def collected_06_daily_stock_history(
     held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
                           for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
-    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
+    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
+        require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
         record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
         checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
     # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.

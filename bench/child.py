@@ -5,7 +5,7 @@ run does. Prints one JSON line: {"seconds": …} for the timed part only (import
     python -m bench.child pipeline --start 2026-11-25 --end 2026-11-25
     python -m bench.child analytics-spark --etfs 200 --stocks 5000 --years 10   (or analytics-pandas)
 
-The pipeline is the `daily_pipeline` job of the code location (trendfolio.definitions), configured from the
+The pipeline is the `daily_pipeline` job of the code location (trendfolio_app.definitions), configured from the
 environment (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, TRENDFOLIO_SOURCE, SPARK_MASTER_URL) exactly as `trendfolio run`
 is; a range of sessions runs as one run through the partition-range tags, as a single-run backfill does.
 """
@@ -63,7 +63,7 @@ def spark_jobs_summary() -> dict:
 def time_pipeline(start: str, end: str) -> float:
     from dagster import DagsterInstance
 
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
 
     job = defs.resolve_job_def("daily_pipeline")
     began = time.perf_counter()

@@ -23,7 +23,7 @@ import psycopg
 
 from bench.common import Outcome, Services, at_least, copy_frame, run_main, seconds, stopwatch
 from resources import KafkaResource, PostgresResource
-from resources.postgres import upsert_rows
+from trendfolio.warehouse import upsert_rows
 from trendfolio import calendar
 from trendfolio.ingest import ingest
 from trendfolio.tables import DAILY_STOCK_HISTORY
@@ -66,8 +66,8 @@ def kafka_path(database_url: str, bootstrap_servers: str, frame: pd.DataFrame) -
             checked = validate_ohlc(source_frame, partition_date=LAST_SESSION)
         rows = checked.valid.assign(source="synthetic")
         with stopwatch() as ingestion:
-            report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, postgres=postgres,
-                            partition_date=LAST_SESSION, source="synthetic", run_id=namespace)
+            report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka,
+                            database_url=postgres.database_url, partition_date=LAST_SESSION, source="synthetic", run_id=namespace)
     if report.written != len(frame) or checked.rejected:
         raise RuntimeError(f"kafka path wrote {report.written} of {len(frame)} rows, rejected {len(checked.rejected)}")
     return {"validation": validation[0], "ingest": ingestion[0], "total": total[0]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -12,6 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from dagster import ConfigurableResource
+
+from trendfolio.stack import StackError
 
 # A batch handler writes the records to the database and returns only after its commit; offsets are committed after it.
 BatchHandler = Callable[[list], Awaitable[None]]
@@ -44,8 +47,6 @@ class KafkaResource(ConfigurableResource):
 
     def setup_for_execution(self, context) -> None:
         """An unreachable broker fails the run at resource start, in one line, not in the middle of an asset."""
-        from trendfolio.preflight import check_broker
-
         check_broker(self.bootstrap_servers, self.operation_timeout_s)
 
     def topic_for(self, table_name: str) -> str:
@@ -203,3 +204,21 @@ class KafkaResource(ConfigurableResource):
         finally:
             await self._close(consumer)
         return ConsumeReport(records=records, batches=batches, committed=committed)
+
+
+def check_broker(bootstrap_servers: str, timeout_s: float = 10.0) -> None:
+    """Before a job starts: StackError in one line naming KAFKA_BOOTSTRAP_SERVERS when no broker answers there."""
+    # aiokafka logs each failed connection attempt; the one line raised here says it all.
+    aiokafka_log = logging.getLogger("aiokafka")
+    level = aiokafka_log.level
+    aiokafka_log.setLevel(logging.CRITICAL)
+    try:
+        asyncio.run(KafkaResource(bootstrap_servers=bootstrap_servers, operation_timeout_s=timeout_s).check())
+    except BrokerUnavailable as error:
+        raise StackError(" ".join(str(error).split())) from None
+    except ValueError as error:  # aiokafka refuses a malformed host:port before it tries anything
+        raise StackError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers!r} is not host:port[,host:port...]: {error}"
+        ) from None
+    finally:
+        aiokafka_log.setLevel(level)

@@ -115,7 +115,7 @@ def analytics_table(database_url: str, table: str = "analytics_03_trending_etfs"
 def trending_frame(spark, postgres: PostgresResource):
     """analytics_03 for SESSION computed by the real Spark code from synthetic prices loaded straight into PostgreSQL
     (the collection path is not what these tests break)."""
-    from resources.postgres import upsert_rows
+    from trendfolio.warehouse import upsert_rows
     from trendfolio.analytics.trending import LOOKBACK_SESSIONS, trend_metrics
     from trendfolio.spark_io import read_sql
 
@@ -123,7 +123,7 @@ def trending_frame(spark, postgres: PostgresResource):
     with postgres.connect() as conn:
         with conn.transaction():
             upsert_rows(conn, DAILY_ETF_OHLC, rows[list(DAILY_ETF_OHLC.columns)].to_dict("records"))
-    prices = read_sql(spark, postgres, "SELECT ticker, trade_date, etf_role, adj_close, source "
+    prices = read_sql(spark, postgres.database_url, "SELECT ticker, trade_date, etf_role, adj_close, source "
                                        "FROM collected_01_daily_etf_ohlc")
     return trend_metrics(prices, SESSION, SESSION).cache()
 

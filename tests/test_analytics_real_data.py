@@ -200,11 +200,11 @@ def test_a_failed_write_leaves_the_previous_rows(pipeline, module_warehouse, mod
     postgres = module_resources["postgres"]
     session = module_resources["spark"].session()
     columns = list(before.columns)
-    rows = read_sql(session, postgres, f"SELECT {', '.join(columns)} FROM analytics_05_portfolio_allocation "
-                                       f"WHERE session_date = '{day}'")
+    rows = read_sql(session, postgres.database_url,
+                    f"SELECT {', '.join(columns)} FROM analytics_05_portfolio_allocation WHERE session_date = '{day}'")
     broken = rows.withColumn("weight", F.when(F.col("ticker") == rows.first().ticker, F.lit(2.0))
                              .otherwise(F.col("weight")))
     with pytest.raises(psycopg.errors.CheckViolation):
-        replace_date_range(postgres, broken, "analytics_05_portfolio_allocation", "session_date", day, day)
+        replace_date_range(postgres.database_url, broken, "analytics_05_portfolio_allocation", "session_date", day, day)
     pd.testing.assert_frame_equal(table(module_warehouse, "analytics_05_portfolio_allocation"), before)
     assert module_warehouse.scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", ("stage_%",)) == 0

@@ -271,7 +271,7 @@ def test_status_reads_each_table(client, warehouse_url):
 def test_trendfolio_api_command_serves_the_api_and_the_dashboard(warehouse_url, api_url):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": warehouse_url, "API_DATABASE_URL": api_url}
-    server = subprocess.Popen([sys.executable, "-m", "trendfolio.cli", "api", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "trendfolio_app.cli", "api", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_for_port(port, timeout_s=60), "`trendfolio api` did not open its port"

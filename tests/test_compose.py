@@ -32,7 +32,7 @@ SOURCE_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("airflow_bridge/**",), ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor")),
     (("api/**", "dashboard/**", "trendfolio/api*", "trendfolio/api/**", "trendfolio/dashboard*",
       "trendfolio/dashboard/**"), ("api", "dashboard")),
-    (("trendfolio/**", "assets/**", "resources/**", "jobs/**"), ("dagster-code",)),
+    (("trendfolio/**", "trendfolio_app/**", "assets/**", "resources/**", "jobs/**"), ("dagster-code",)),
 ]
 NOT_DEPLOYED = ("tests/**", "bench/**", "scripts/**")  # run by developers and CI, never in a container
 

@@ -24,7 +24,7 @@ OPERATION_TIMEOUT_S = 5.0
 
 
 def _ingest(rows, kafka, postgres):
-    return ingest(DAILY_ETF_OHLC, rows, [], kafka=kafka, postgres=postgres, partition_date=SESSION,
+    return ingest(DAILY_ETF_OHLC, rows, [], kafka=kafka, database_url=postgres.database_url, partition_date=SESSION,
                   source="synthetic", run_id=f"fault-{uuid.uuid4().hex[:8]}")
 
 

@@ -1,5 +1,5 @@
 """Two runs of the same session at the same time. The collection and analytics writers take a PostgreSQL advisory
-lock per (table, partition) (`resources.postgres.partition_lock`), so the runs write one after the other and the
+lock per (table, partition) (`trendfolio.warehouse.partition_lock`), so the runs write one after the other and the
 tables end as after one run. Without it, two analytics writes interleave: the second DELETE cannot see the first
 one's new rows, and its INSERT collides with them."""
 
@@ -24,7 +24,7 @@ from fault_support import (
     trending_frame,
 )
 from resources import KafkaResource, PostgresResource, SparkResource
-from resources.postgres import partition_lock
+from trendfolio.warehouse import partition_lock
 from trendfolio.ingest import ingest
 from trendfolio.spark_io import replace_date_range
 from trendfolio.tables import DAILY_ETF_OHLC
@@ -33,14 +33,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_an_ingest_waits_for_the_run_holding_its_partition(warehouse):
-    postgres = PostgresResource(database_url=warehouse.database_url)
     kafka = KafkaResource(bootstrap_servers=warehouse.bootstrap_servers, namespace=warehouse.namespace)
     rows = ohlc_rows(sessions=3)
     reports = []
-    with partition_lock(postgres, DAILY_ETF_OHLC.name, SESSION.isoformat()):
+    with partition_lock(warehouse.database_url, DAILY_ETF_OHLC.name, SESSION.isoformat()):
         second = threading.Thread(target=lambda: reports.append(ingest(
-            DAILY_ETF_OHLC, rows, [], kafka=kafka, postgres=postgres, partition_date=SESSION, source="synthetic",
-            run_id="second")))
+            DAILY_ETF_OHLC, rows, [], kafka=kafka, database_url=warehouse.database_url, partition_date=SESSION,
+            source="synthetic", run_id="second")))
         second.start()
         time.sleep(3)
         assert second.is_alive(), "the second run did not wait for the lock"
@@ -66,9 +65,9 @@ def test_an_analytics_write_waits_for_the_run_holding_its_range(warehouse):
     postgres = PostgresResource(database_url=warehouse.database_url)
     result = trending_frame(SparkResource(master_url="local[2]").session(), postgres)
     outcome = []
-    with partition_lock(postgres, "analytics_03_trending_etfs", f"{SESSION}/{SESSION}"):
+    with partition_lock(warehouse.database_url, "analytics_03_trending_etfs", f"{SESSION}/{SESSION}"):
         second = threading.Thread(target=lambda: outcome.append(replace_date_range(
-            postgres, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)))
+            postgres.database_url, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)))
         second.start()
         time.sleep(3)
         assert second.is_alive(), "the second write did not wait for the lock"

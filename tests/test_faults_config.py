@@ -29,7 +29,7 @@ def _run_cli(tmp_path, **overrides) -> subprocess.CompletedProcess:
            if key not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "JAVA_HOME", "TRENDFOLIO_JDBC_JAR")}
     env.update(TRENDFOLIO_HOME=str(tmp_path / "home"), DAGSTER_HOME=str(tmp_path / "dagster"), **overrides)
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "trendfolio.cli", "run", "--date", SESSION.isoformat()],
+    result = subprocess.run([sys.executable, "-m", "trendfolio_app.cli", "run", "--date", SESSION.isoformat()],
                             cwd=settings.REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
     result.seconds = time.monotonic() - began
     return result

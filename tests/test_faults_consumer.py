@@ -50,8 +50,8 @@ def test_redelivered_messages_change_nothing(warehouse):
     asyncio.run(kafka.produce(topic, [(b"SPY|poison", b'{"partition_date": "2026-11-25", "row": {}}')]))
 
     def run(resource):
-        return ingest(DAILY_ETF_OHLC, rows, [], kafka=resource, postgres=postgres, partition_date=SESSION,
-                      source="synthetic", run_id="consumer-crash")
+        return ingest(DAILY_ETF_OHLC, rows, [], kafka=resource, database_url=postgres.database_url,
+                      partition_date=SESSION, source="synthetic", run_id="consumer-crash")
 
     with pytest.raises(ConsumerCrashed):
         run(crashing)

@@ -28,7 +28,7 @@ from fault_support import (
     when_staging,
 )
 from resources import KafkaResource, SparkResource
-from resources.postgres import upsert_rows
+from trendfolio.warehouse import upsert_rows
 from trendfolio.ingest import IngestIncomplete, ingest
 from trendfolio.spark_io import replace_date_range
 from trendfolio.tables import DAILY_ETF_OHLC
@@ -85,7 +85,7 @@ def test_restart_at_random_points_of_an_ingest(clean, warehouse):
     revised = previous.assign(close=previous["close"] * 1.001, high=previous["high"] * 1.01)
 
     def run(rows):
-        return ingest(DAILY_ETF_OHLC, rows, [], kafka=kafka, postgres=postgres, partition_date=SESSION,
+        return ingest(DAILY_ETF_OHLC, rows, [], kafka=kafka, database_url=postgres.database_url, partition_date=SESSION,
                       source="synthetic", run_id=f"pg-{uuid.uuid4().hex[:6]}")
 
     run(previous)
@@ -127,19 +127,19 @@ def test_restart_during_an_analytics_write_keeps_the_previous_result(clean):
     pg, postgres = clean
     spark = SparkResource(master_url="local[2]").session()
     result = trending_frame(spark, postgres)
-    replace_date_range(postgres, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)
+    replace_date_range(postgres.database_url, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)
     previous = analytics_table(postgres.database_url)
     assert len(previous) == 15
 
     restarter = when_staging(postgres.database_url, restart_postgres, pg)
     with pytest.raises(Exception) as failure:
-        replace_date_range(postgres, revised_and_padded(result, FILLER_DAYS), "analytics_03_trending_etfs",
+        replace_date_range(postgres.database_url, revised_and_padded(result, FILLER_DAYS), "analytics_03_trending_etfs",
                            "session_date", SESSION, SESSION)
     restarter.join()
     assert restarter.fired, "the staging write was never seen in pg_stat_activity"
     assert analytics_table(postgres.database_url) == previous
 
-    written = replace_date_range(postgres, revised_and_padded(result, 0), "analytics_03_trending_etfs",
+    written = replace_date_range(postgres.database_url, revised_and_padded(result, 0), "analytics_03_trending_etfs",
                                  "session_date", SESSION, SESSION)
     now = analytics_table(postgres.database_url)
     assert written == len(now) == 15 and now != previous

@@ -22,13 +22,13 @@ def test_spark_stopped_mid_write_keeps_the_previous_result(warehouse):
     postgres = PostgresResource(database_url=warehouse.database_url)
     spark = SparkResource(master_url="local[2]").session()
     result = trending_frame(spark, postgres)
-    replace_date_range(postgres, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)
+    replace_date_range(postgres.database_url, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)
     previous = analytics_table(warehouse.database_url)
     assert len(previous) == 15
 
     killer = when_staging(warehouse.database_url, spark.stop)
     with pytest.raises(Exception) as failure:
-        replace_date_range(postgres, revised_and_padded(result, FILLER_DAYS), "analytics_03_trending_etfs",
+        replace_date_range(postgres.database_url, revised_and_padded(result, FILLER_DAYS), "analytics_03_trending_etfs",
                            "session_date", SESSION, SESSION)
     killer.join()
     assert killer.fired, "the staging write was never seen in pg_stat_activity"
@@ -40,7 +40,7 @@ def test_spark_stopped_mid_write_keeps_the_previous_result(warehouse):
     fresh = SparkResource(master_url="local[2]").session()
     assert fresh.sparkContext._jsc is not None
     rerun = trending_frame(fresh, postgres)
-    written = replace_date_range(postgres, revised_and_padded(rerun, 0), "analytics_03_trending_etfs",
+    written = replace_date_range(postgres.database_url, revised_and_padded(rerun, 0), "analytics_03_trending_etfs",
                                  "session_date", SESSION, SESSION)
     now = analytics_table(warehouse.database_url)
     assert written == len(now) == 15 and now != previous

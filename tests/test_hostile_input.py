@@ -148,7 +148,7 @@ def test_fuzzed_messages_on_the_topic_never_crash_the_consumer(warehouse, poison
     _produce_raw(kafka, kafka.topic_for(DAILY_ETF_OHLC.name), messages)
 
     valid = ohlc_rows(sessions=2)
-    report = ingest(DAILY_ETF_OHLC, valid, [], kafka=kafka, postgres=postgres, partition_date=SESSION,
+    report = ingest(DAILY_ETF_OHLC, valid, [], kafka=kafka, database_url=postgres.database_url, partition_date=SESSION,
                     source="synthetic", run_id="fuzz")  # must not raise: that would be the consumer crashing
 
     with psycopg.connect(warehouse.database_url) as conn:

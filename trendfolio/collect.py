@@ -93,6 +93,30 @@ def already_collected(conn: psycopg.Connection, table: str, wanted: list[tuple[s
     return bool(wanted) and not _unsettled(conn, table, wanted)
 
 
+class NothingCollected(RuntimeError):
+    """A collection run stored no row at all for a session it had tickers to collect for: the source did not answer
+    (or answered nothing usable), and a run that wrote nothing must not pass for one that worked."""
+
+
+def require_rows(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]], source: str) -> None:
+    """Raise `NothingCollected` naming the sessions of `wanted` for which none of their tickers has a stored row."""
+    key, day = KEY_AND_DATE_COLUMNS[table]
+    pairs = sorted(set(wanted))
+    empty = conn.execute(
+        "SELECT w.day FROM unnest(%s::text[], %s::date[]) AS w(key, day) GROUP BY w.day "
+        f"HAVING NOT bool_or(EXISTS (SELECT 1 FROM {table} AS t WHERE t.{key} = w.key AND t.{day} = w.day)) "
+        "ORDER BY 1",
+        ([k for k, _ in pairs], [d for _, d in pairs]),
+    ).fetchall()
+    if empty:
+        days = [str(d) for d, in empty]
+        tickers = sorted({k for k, d in pairs if str(d) in days})
+        raise NothingCollected(
+            f"{table}: source {source!r} gave no usable row for session(s) {', '.join(days[:10])}"
+            f"{' …' if len(days) > 10 else ''} (tickers asked: {', '.join(tickers[:20])}"
+            f"{' …' if len(tickers) > 20 else ''}); the partition is not materialized")
+
+
 def record_fetches(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]], source: str) -> None:
     """After a completed ingest: every pair of `wanted` was fetched now, with whether a row for it is stored."""
     key, day = KEY_AND_DATE_COLUMNS[table]

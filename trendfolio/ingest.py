@@ -10,21 +10,21 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import pandas as pd
 import psycopg
 
-from resources.kafka import KafkaResource
-from resources.postgres import (
-    PostgresResource,
+from trendfolio.tables import CollectedTable
+from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
+from trendfolio.warehouse import (
+    connect,
     insert_consumer_dead_letter,
     partition_lock,
     replace_validation_dead_letters,
     upsert_rows,
 )
-from trendfolio.tables import CollectedTable
-from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 
 
 DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messages: <namespace>.dead_letters
@@ -32,6 +32,22 @@ DEAD_LETTER_TOPIC = "dead_letters"  # one topic for every table's refused messag
 
 class IngestIncomplete(RuntimeError):
     pass
+
+
+class Broker(Protocol):
+    """The Kafka client ingest needs (`resources.kafka.KafkaResource` is one): topics and groups named per table,
+    produce with acks=all, consume a group up to target offsets, a batch at a time."""
+
+    def topic_for(self, table_name: str) -> str: ...
+
+    def group_for(self, table_name: str) -> str: ...
+
+    async def ensure_topic(self, topic: str) -> None: ...
+
+    async def produce(self, topic: str, records: list[tuple[bytes, bytes]]) -> dict[int, int]: ...
+
+    async def consume_until(self, topic: str, group_id: str, targets: dict[int, int],
+                            handle_batch: Callable[[list], Awaitable[None]]): ...
 
 
 @dataclass
@@ -170,8 +186,8 @@ def ingest(
     rows: pd.DataFrame,
     rejected: list[Rejection],
     *,
-    kafka: KafkaResource,
-    postgres: PostgresResource,
+    kafka: Broker,
+    database_url: str,
     partition_date: dt.date,
     source: str,
     run_id: str,
@@ -179,14 +195,14 @@ def ingest(
     records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
                for row in rows[list(table.columns)].to_dict("records")]
     # Two runs of the same session at once would share one consumer group; the second one waits here instead.
-    with partition_lock(postgres, table.name, partition_date.isoformat()) as lock_wait_s:
-        with postgres.connect() as conn:
+    with partition_lock(database_url, table.name, partition_date.isoformat()) as lock_wait_s:
+        with connect(database_url) as conn:
             with conn.transaction():
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
-        report = asyncio.run(_produce_and_consume(table, records, kafka, postgres))
+        report = asyncio.run(_produce_and_consume(table, records, kafka, database_url))
         report.lock_wait_s = lock_wait_s
         report.dead_lettered_validation = count_by_rule(rejected)
-        _reconcile(table, rows, postgres)
+        _reconcile(table, rows, database_url)
     return report
 
 
@@ -210,7 +226,7 @@ def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: li
 
 
 async def _produce_and_consume(
-    table: CollectedTable, records: list[tuple[bytes, bytes]], kafka: KafkaResource, postgres: PostgresResource
+    table: CollectedTable, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str
 ) -> IngestReport:
     topic = kafka.topic_for(table.name)
     await kafka.ensure_topic(topic)
@@ -254,7 +270,7 @@ async def _produce_and_consume(
             await kafka.produce(dead_letter_topic, dead_letters)
 
     # One connection for the whole read (a transaction per batch): connecting per batch costs a SCRAM handshake each.
-    with postgres.connect() as conn:
+    with connect(database_url) as conn:
         consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
     return IngestReport(
         table=table.name, topic=topic, produced=len(records), written=written,
@@ -264,13 +280,13 @@ async def _produce_and_consume(
     )
 
 
-def _reconcile(table: CollectedTable, rows: pd.DataFrame, postgres: PostgresResource) -> None:
+def _reconcile(table: CollectedTable, rows: pd.DataFrame, database_url: str) -> None:
     """Every key we produced must now be in the table."""
     if rows.empty:
         return
     keys = rows[list(table.key)].drop_duplicates()
     key_list = ", ".join(table.key)
-    with postgres.connect() as conn:
+    with connect(database_url) as conn:
         with conn.transaction():
             conn.execute(f"CREATE TEMP TABLE expected_keys AS SELECT {key_list} FROM {table.name} WITH NO DATA")
             with conn.cursor().copy(f"COPY expected_keys ({key_list}) FROM STDIN") as copy:

@@ -1,10 +1,8 @@
-"""Checks `trendfolio run` makes before it starts a job: a setting that cannot work fails here, in one line that names
-it, instead of as a stack trace from deep inside a run."""
+"""Checks made before a job starts: a setting that cannot work fails here, in one line that names it, instead of as a
+stack trace from deep inside a run. The broker's check is `resources.kafka.check_broker`."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from urllib.parse import urlparse
 
 import psycopg
@@ -25,28 +23,3 @@ def check_database(database_url: str) -> None:
         except ValueError:
             where = ""
         raise StackError(f"DATABASE_URL: {reason}{where}") from None
-
-
-def check_broker(bootstrap_servers: str, timeout_s: float = 10.0) -> None:
-    from resources.kafka import BrokerUnavailable, KafkaResource
-
-    # aiokafka logs each failed connection attempt; the one line raised here says it all.
-    aiokafka_log = logging.getLogger("aiokafka")
-    level = aiokafka_log.level
-    aiokafka_log.setLevel(logging.CRITICAL)
-    try:
-        asyncio.run(KafkaResource(bootstrap_servers=bootstrap_servers, operation_timeout_s=timeout_s).check())
-    except BrokerUnavailable as error:
-        raise StackError(" ".join(str(error).split())) from None
-    except ValueError as error:  # aiokafka refuses a malformed host:port before it tries anything
-        raise StackError(
-            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers!r} is not host:port[,host:port...]: {error}"
-        ) from None
-    finally:
-        aiokafka_log.setLevel(level)
-
-
-def check_services(database_url: str, bootstrap_servers: str) -> list[str]:
-    check_database(database_url)
-    check_broker(bootstrap_servers)
-    return ["preflight: PostgreSQL and the Kafka broker answer"]

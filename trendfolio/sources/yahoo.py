@@ -4,7 +4,9 @@ yfinance does not raise for a failed ticker: it logs it and returns all-NaN colu
 a single value is reported missing (the asset lists it); one Yahoo refused with HTTP 429 (`YFRateLimitError`, which
 yfinance's own retries never retry) or whose request timed out or lost its connection is downloaded again after an
 exponential backoff with jitter, up to `max_retries` times, after which the fetch fails naming the tickers
-(`YahooRateLimited`, or `YahooUnavailable` for timeouts). yfinance reports a timed-out chart request as "possibly
+(`YahooRateLimited`, or `YahooUnavailable` for timeouts, refused connections and host names that do not resolve).
+A download that returns nothing for every ticker it asked for is Yahoo not answering, not a list of delisted symbols:
+it is retried the same way and then fails with `YahooUnavailable`. yfinance reports a timed-out chart request as "possibly
 delisted" unless its `debug.hide_exceptions` is off, so the downloads run with it off. Our own throttle spaces
 requests to `requests_per_second` (a download of n tickers counts as n requests).
 """
@@ -29,19 +31,22 @@ RATE_LIMIT_ERROR = "YFRateLimitError"
 log = logging.getLogger(__name__)
 
 
-# What yfinance reports for a request worth another attempt: Yahoo's 429, and curl_cffi giving up on the network.
-RETRIED_ERRORS = (RATE_LIMIT_ERROR, "Timeout", "ConnectionError")
+# What yfinance reports for a request worth another attempt: Yahoo's 429, and curl_cffi giving up on the network
+# (a timeout, a refused connection, a host name that does not resolve).
+RETRIED_ERRORS = (RATE_LIMIT_ERROR, "Timeout", "ConnectionError", "DNSError")
+NOTHING_FOR_ANY_TICKER = "NoDataForAnyTicker"
 
 
 class YahooUnavailable(RuntimeError):
-    """Yahoo's requests for these tickers kept timing out (or failing to connect) after every retry."""
+    """Yahoo's requests for these tickers kept timing out, failing to connect or to resolve, or returning nothing for
+    any ticker, after every retry."""
 
     def __init__(self, tickers: list[str], attempts: int, errors: dict[str, str] | None = None):
         self.tickers = tickers
         self.errors = errors or {}
         first = next(iter(self.errors.values()), "")
         super().__init__(f"Yahoo did not answer for {len(tickers)} ticker(s) {tickers} on each of {attempts} attempts "
-                         f"(last error: {first[:200]}); try again later or raise the timeout")
+                         f"(last error: {first[:200]}); check the network, try again later or raise the timeout")
 
 
 class YahooRateLimited(YahooUnavailable):
@@ -192,6 +197,7 @@ class YahooSource:
 
         frames: list[pd.DataFrame] = []
         missing: set[str] = set()
+        asked = sorted(set(tickers))
 
         def download(pending: list[str]) -> list[str]:
             with _yfinance_failures() as failed:
@@ -210,6 +216,11 @@ class YahooSource:
                     session=self.session,
                 )
             again = {t: error for t, error in failed.failures.items() if is_retried_error(error)}
+            if len(pending) == len(asked) and all_nan_tickers(data, pending) == pending:
+                # Not one value for any ticker of the whole request: Yahoo is not answering (yfinance reports a
+                # failure it does not recognize, or none at all, as "no data"), which is retried, then fatal.
+                return {t: again.get(t) or failed.failures.get(t) or f"{NOTHING_FOR_ANY_TICKER}: Yahoo returned no "
+                        f"data for any of the {len(pending)} ticker(s) asked" for t in pending}
             answered = [t for t in pending if t not in again]
             frames.append(frame_from_download(data, answered))
             missing.update(all_nan_tickers(data, answered))

@@ -16,15 +16,6 @@ import psycopg
 
 from trendfolio import calendar, console, services, settings, stack
 
-TABLES = (
-    "collected_01_daily_etf_ohlc",
-    "analytics_03_trending_etfs",
-    "collected_04_etf_holdings",
-    "collected_06_daily_stock_history",
-    "analytics_05_portfolio_allocation",
-    "analytics_07_portfolio_performance",
-)
-DATE_COLUMNS = {"collected_04_etf_holdings": "as_of_date", "analytics_07_portfolio_performance": "evaluated_on"}
 DEFAULT_UI_PORT = 3000
 DEFAULT_API_PORT = 8000
 SOURCES = ("synthetic", "replay", "yfinance")
@@ -55,9 +46,13 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def rows_for(conn, table: str, day: dt.date) -> int:
-    column = DATE_COLUMNS.get(table, "session_date" if table.startswith("analytics") else "trade_date")
-    return conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (day,)).fetchone()[0]
+def rows_for(conn, table: str, day: dt.date) -> int | None:
+    """Rows `table` holds for `day`; None for a step that is not a table."""
+    from trendfolio.health import TABLE_DATES
+
+    if table not in TABLE_DATES:
+        return None
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {TABLE_DATES[table]} = %s", (day,)).fetchone()[0]
 
 
 def run_log(dates: dt.date | str) -> Path:
@@ -91,8 +86,19 @@ def next_steps() -> list[str]:
             f"warehouse: {console.mask_url(os.environ['DATABASE_URL'])}"]
 
 
+def first_failure(result) -> str:
+    """The asset's own error of the run's first failed step, on one line."""
+    from trendfolio.session_run import own_error
+
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            return f"{event.step_key}: {own_error(event.event_specific_data.error)}"
+    return "see the Dagster UI or its event log"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from trendfolio import preflight
+    from resources.kafka import check_broker
+    from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
     if not calendar.is_session(day):
@@ -100,13 +106,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     started = time.monotonic()
     stack_lines = stack.up(args.external)
-    stack_lines += preflight.check_services(os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    check_database(os.environ["DATABASE_URL"])
+    check_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    stack_lines.append("preflight: PostgreSQL and the Kafka broker answer")
     for line in stack_lines if args.verbose else [stack_line(args.external)]:
         args.say(line)
 
     from dagster import DagsterInstance
 
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
     from trendfolio.session_run import run_session
 
@@ -117,14 +125,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
             with DagsterInstance.get() as instance:
                 result, lines = run_session(defs.resolve_job_def("daily_pipeline"), instance, day,
-                                            rows_stored=lambda table: rows_for(conn, table, day) if table in TABLES
-                                            else None, echo=args.progress)
+                                            rows_stored=lambda table: rows_for(conn, table, day), echo=args.progress)
             stop_spark()
     seconds = time.monotonic() - started
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"daily_pipeline FAILED for {day} after {seconds:.0f} s (run {result.run_id}): the failed asset is "
-              f"above{where}", file=sys.stderr)
+        print(f"daily_pipeline FAILED for {day} after {seconds:.0f} s (run {result.run_id}): {first_failure(result)}"
+              f"{where}", file=sys.stderr)
         return 1
     warnings = f", {lines.warnings} warning{'s' if lines.warnings != 1 else ''} above" if lines.warnings else ""
     print(f"daily_pipeline succeeded for {day} in {seconds:.0f} s (run {result.run_id}){warnings}.")
@@ -151,7 +158,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from trendfolio.backfill import backfill
-    from trendfolio.definitions import defs
+    from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
