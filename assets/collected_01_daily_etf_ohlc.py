@@ -39,7 +39,7 @@ def collected_01_daily_etf_ohlc(
     wanted = [(ticker, session) for ticker in tickers for session in sessions]
     with postgres.connect() as conn:
         if already_collected(conn, DAILY_ETF_OHLC.name, wanted):
-            checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
+            checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, wanted, start, end)
             return MaterializeResult(
                 metadata={**already_collected_metadata(source.name, len(wanted)),
                           "tickers_missing": checks[0].metadata["tickers_missing"].value},
@@ -54,7 +54,7 @@ def collected_01_daily_etf_ohlc(
     with postgres.connect() as conn:
         require_rows(conn, DAILY_ETF_OHLC.name, wanted, source.name)
         record_fetches(conn, DAILY_ETF_OHLC.name, wanted, source.name)
-        checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, tickers, start, end)
+        checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, wanted, start, end)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),
                   "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value},

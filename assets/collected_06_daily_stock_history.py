@@ -48,7 +48,7 @@ def collected_06_daily_stock_history(
         tickers = sorted(windows)
         wanted = [(stock, session) for session, stock in held]
         if already_collected(conn, DAILY_STOCK_HISTORY.name, wanted):
-            checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
+            checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, wanted, start, end)
             return MaterializeResult(
                 metadata={**already_collected_metadata(source.name, len(wanted)), "tickers": len(tickers), 
                           "tickers_missing": checks[0].metadata["tickers_missing"].value},
@@ -68,7 +68,7 @@ def collected_06_daily_stock_history(
     with postgres.connect() as conn:
         require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
         record_fetches(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
-        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, tickers, start, end)
+        checks = ohlc_check_results(conn, DAILY_STOCK_HISTORY.name, wanted, start, end)
     # A ticker the source has nothing for at all is missing; one with gaps shows in the check's list.
     absent = sorted(set(tickers) - set(rows["ticker"]))
     return MaterializeResult(
