@@ -1,14 +1,19 @@
 """Airflow 3 DAG `daily_pipeline_controller`: at 21:30 UTC, run Dagster's `daily_pipeline` for the day's NYSE session.
 
 Airflow is the scheduler; Dagster does the work. The DAG
-  1. works out the session explicitly: the run's time in America/New_York, as a calendar date (21:30 UTC is 16:30 EST
-     or 17:30 EDT, after the 16:00 close). Airflow 3's cron timetable sets the logical date to the run's time, where
+  1. works out the session explicitly: `dag_run.conf {"session_date": "YYYY-MM-DD"}` when given (a manual re-run of
+     any session), else the run's logical date in America/New_York as a calendar date (21:30 UTC is 16:30 EST or
+     17:30 EDT, after the 16:00 close). Airflow 3's cron timetable sets the logical date to the run's time, where
      Airflow 2 used the start of the data interval, and a Dagster partition starts at midnight: neither default is
-     the session, so the DAG never relies on one. `dag_run.conf {"session_date": "YYYY-MM-DD"}` overrides it for a
-     manual re-run;
+     the session, so the DAG never relies on one. A date that cannot be read fails the run saying so. The DAG's
+     start_date is far in the past (catchup off) so that a run for any old logical date runs its tasks: with a
+     later start_date Airflow would create the run but no task, and report it green;
   2. skips the rest of the run when that date is not an NYSE session (weekend or holiday);
-  3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API;
-  4. waits for the Dagster run to finish and fails (no retry) with the run id and Dagster's failure messages.
+  3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API, tagged with
+     the Airflow run id — or, when a run with that tag and session is already going or succeeded (the task was
+     cleared or retried), follows that run instead of starting a second one;
+  4. waits for the Dagster run in reschedule mode (no worker slot held between polls) and fails (no retry) with the
+     run id and Dagster's failure messages.
 
 Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library (plus
 exchange_calendars when the Airflow environment has it), so the file can be dropped into any Airflow 3 deployment.
@@ -16,19 +21,20 @@ exchange_calendars when the Airflow environment has it), so the file can be drop
 Airflow Variables (or AIRFLOW_VAR_<NAME> environment variables):
   dagster_url           the Dagster webserver, default http://127.0.0.1:3000 (the local `trendfolio ui`)
   dagster_location      the code location, default `trendfolio` (workspace.yaml)
-  dagster_poll_seconds  how often to ask Dagster for the run's status, default 15
+  dagster_poll_seconds  how often to ask Dagster for the run's status, default 15 (read from the environment, as
+                        AIRFLOW_VAR_DAGSTER_POLL_SECONDS, when the file is parsed: it sets the sensor's poke interval)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import time
+import os
 import urllib.error
 import urllib.request
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import DAG, Variable, get_current_context, task
+from airflow.sdk import DAG, PokeReturnValue, Variable, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 DAG_ID = "daily_pipeline_controller"
@@ -37,7 +43,11 @@ DAGSTER_REPOSITORY = "__repository__"  # the name Dagster gives the repository o
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 NEW_YORK = ZoneInfo("America/New_York")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+# A run of this Airflow run in one of these states is followed instead of launching another (FAILURE and CANCELED
+# runs are not: clearing a failed task launches a new run).
+REUSABLE = {"QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUCCESS"}
 HTTP_TIMEOUT_S = 60
+POLL_S = float(os.environ.get("AIRFLOW_VAR_DAGSTER_POLL_SECONDS", "15"))
 
 LAUNCH_RUN = """
 mutation LaunchRun($executionParams: ExecutionParams!) {
@@ -45,6 +55,15 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on RunConfigValidationInvalid { errors { message } }
+    ... on Error { message }
+  }
+}
+"""
+RUNS_OF_AIRFLOW_RUN = """
+query RunsOfAirflowRun($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs { results { runId status } }
     ... on Error { message }
   }
 }
@@ -144,6 +163,23 @@ def session_date_for(moment: dt.datetime) -> dt.date:
     return moment.astimezone(NEW_YORK).date()
 
 
+def session_of_run(conf: dict, logical_date: dt.datetime | None, run_after: dt.datetime | None) -> dt.date:
+    """The session a run is for: conf's `session_date` when given, else the logical date's day in New York (a manual
+    run may have no logical date: then the time it was triggered for). Fails the run when neither can be read."""
+    override = conf.get("session_date")
+    if override:
+        try:
+            return dt.date.fromisoformat(str(override))
+        except ValueError:
+            raise AirflowFailException(f"conf session_date {override!r} is not a date (YYYY-MM-DD): "
+                                       "nothing launched") from None
+    moment = logical_date or run_after
+    if moment is None:
+        raise AirflowFailException("the run has neither a logical date nor conf session_date: cannot tell which "
+                                   "session to run; trigger it with conf {\"session_date\": \"YYYY-MM-DD\"}")
+    return session_date_for(moment)
+
+
 # --- Dagster's GraphQL API --------------------------------------------------------------------------------------
 
 
@@ -167,6 +203,15 @@ def graphql(query: str, variables: dict) -> dict:
     if body.get("errors"):
         raise RuntimeError(f"Dagster GraphQL errors: {[e.get('message') for e in body['errors']]}")
     return body["data"]
+
+
+def runs_tagged(tags: dict[str, str]) -> list[dict]:
+    """Dagster's runs of the job carrying all of `tags`, newest first: {"runId", "status"}."""
+    result = graphql(RUNS_OF_AIRFLOW_RUN, {"filter": {
+        "pipelineName": DAGSTER_JOB, "tags": [{"key": k, "value": v} for k, v in tags.items()]}})["runsOrError"]
+    if result["__typename"] != "Runs":
+        raise RuntimeError(f"cannot list Dagster's runs: {result['__typename']}: {result.get('message')}")
+    return result["results"]
 
 
 def failure_messages(run_id: str) -> list[str]:
@@ -195,7 +240,8 @@ with DAG(
     dag_id=DAG_ID,
     description="At 21:30 UTC, run Dagster's daily_pipeline for the day's NYSE session (skip non-sessions)",
     schedule="30 21 * * *",  # UTC: Airflow's default time zone; the DAG pins the session in New York time itself
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    # Far back: a task exists only for logical dates after its start_date, and a run without tasks "succeeds".
+    start_date=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,  # missed evenings are backfilled from the CLI (`trendfolio backfill`), not by Airflow
     max_active_runs=1,
     default_args={"retries": 0},
@@ -207,13 +253,7 @@ with DAG(
         """The session's date (ISO) when the day is an NYSE session; False skips the launch and the wait."""
         context = get_current_context()
         dag_run = context["dag_run"]
-        override = (dag_run.conf or {}).get("session_date")
-        if override:
-            session = dt.date.fromisoformat(override)
-        else:
-            # A scheduled run: logical date = run time (21:30 UTC). A manual run may have no logical date: run_after.
-            moment = context.get("logical_date") or dag_run.run_after
-            session = session_date_for(moment)
+        session = session_of_run(dag_run.conf or {}, context.get("logical_date"), dag_run.run_after)
         if not is_nyse_session(session):
             print(f"{session} is not an NYSE session (weekend or holiday): skipping, no Dagster run")
             return False
@@ -223,8 +263,15 @@ with DAG(
     @task
     def launch_dagster_run(session: str) -> str:
         context = get_current_context()
-        location = Variable.get("dagster_location", default="trendfolio")
         tags = {"dagster/partition": session, "airflow/dag_id": DAG_ID, "airflow/run_id": context["run_id"]}
+        existing = runs_tagged(tags)
+        reusable = [run for run in existing if run["status"] in REUSABLE]
+        if reusable:
+            run_id = reusable[0]["runId"]
+            print(f"Dagster run {run_id} ({reusable[0]['status']}) was already launched by this Airflow run for "
+                  f"{session}: following it instead of launching another ({dagster_url()}/runs/{run_id})")
+            return run_id
+        location = Variable.get("dagster_location", default="trendfolio")
         result = graphql(LAUNCH_RUN, {"executionParams": {
             "selector": {"repositoryLocationName": location, "repositoryName": DAGSTER_REPOSITORY,
                          "jobName": DAGSTER_JOB},
@@ -239,22 +286,20 @@ with DAG(
         print(f"Dagster run {run_id} launched: {dagster_url()}/runs/{run_id}")
         return run_id
 
-    @task(execution_timeout=dt.timedelta(hours=4))
-    def wait_for_dagster_run(dagster_run_id: str) -> str:  # not `run_id`: TaskFlow reserves it for Airflow's own
-        poll_s = float(Variable.get("dagster_poll_seconds", default="15"))
-        status = None
-        while status not in FINISHED:
-            time.sleep(poll_s)
-            run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
-            if run["__typename"] != "Run":
-                raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
-            if run["status"] != status:
-                status = run["status"]
-                print(f"Dagster run {dagster_run_id}: {status}")
+    # Reschedule mode: between two polls the task gives its worker slot back (a run takes minutes, up to hours).
+    @task.sensor(mode="reschedule", poke_interval=POLL_S, timeout=dt.timedelta(hours=4).total_seconds())
+    def wait_for_dagster_run(dagster_run_id: str) -> PokeReturnValue:  # not `run_id`: TaskFlow reserves it
+        run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
+        if run["__typename"] != "Run":
+            raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
+        status = run["status"]
+        print(f"Dagster run {dagster_run_id}: {status}")
+        if status not in FINISHED:
+            return PokeReturnValue(is_done=False)
         if status != "SUCCESS":
             reasons = "; ".join(failure_messages(dagster_run_id)) or "no failure event recorded"
             raise AirflowFailException(f"Dagster run {dagster_run_id} ended {status}: {reasons} "
                                        f"({dagster_url()}/runs/{dagster_run_id})")
-        return status
+        return PokeReturnValue(is_done=True, xcom_value=status)
 
     wait_for_dagster_run(launch_dagster_run(nyse_session()))

@@ -18,13 +18,20 @@ def _file(name: str) -> Path:
 
 
 def record(name: str, url: str, pid: int | None = None) -> None:
+    """Best effort: a read-only folder (a container's) only means `status` cannot show the service."""
     path = _file(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"url": url, "pid": pid or os.getpid()}))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"url": url, "pid": pid or os.getpid()}))
+    except OSError:
+        pass
 
 
 def forget(name: str) -> None:
-    _file(name).unlink(missing_ok=True)
+    try:
+        _file(name).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def running(name: str) -> str | None:

@@ -99,11 +99,14 @@ def write_dagster_env_file(path: Path = REPO_ROOT / ".env") -> Path:
     dagster-webserver and dagster-daemon load `.env` from the folder they start in before they look at DAGSTER_HOME;
     without DAGSTER_HOME they would use a throwaway `.tmp_dagster_home_*`. DAGSTER_HOME must be an absolute path, so
     the file is written for this checkout (git-ignored). Each value is a default: `${NAME:-default}` keeps a value
-    the environment already has. Lines of the file outside the block are kept."""
+    the environment already has. The rest of the file (e.g. the compose settings of .env.example) is kept, and a name
+    it already sets is left to it."""
     begin, end = "# >>> trendfolio: Dagster's instance (written by `trendfolio stack up`)", "# <<< trendfolio"
-    block = [begin, *(f"{name}=${{{name}:-{value}}}" for name, value in dagster_instance_defaults().items()), end]
     lines = path.read_text().splitlines() if path.exists() else []
     if begin in lines and end in lines:
         lines = lines[:lines.index(begin)] + lines[lines.index(end) + 1:]
+    taken = {line.split("=", 1)[0].strip() for line in lines if "=" in line and not line.lstrip().startswith("#")}
+    defaults = {name: value for name, value in dagster_instance_defaults().items() if name not in taken}
+    block = [begin, *(f"{name}=${{{name}:-{value}}}" for name, value in defaults.items()), end] if defaults else []
     path.write_text("\n".join([*lines, *block]) + "\n")
     return path

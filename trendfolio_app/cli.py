@@ -18,6 +18,7 @@ from trendfolio import calendar, console, services, settings, stack
 
 DEFAULT_UI_PORT = 3000
 DEFAULT_API_PORT = 8000
+DEFAULT_AIRFLOW_PORT = 8080
 SOURCES = ("synthetic", "replay", "yfinance")
 
 
@@ -185,23 +186,84 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def start_dagster(port: int, log_dir: Path | None = None) -> dict[str, "subprocess.Popen"]:
+    """dagster-webserver on 127.0.0.1:`port` and dagster-daemon (it runs the queued runs), from the repository root
+    (workspace.yaml); their output goes to the terminal, or to files in `log_dir`."""
     import subprocess
 
+    bin_dir = Path(sys.executable).parent
+    commands = {"daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                "webserver": [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
+                              "-p", str(port)]}
+    processes = {}
+    for name, command in commands.items():
+        output = open(log_dir / f"dagster-{name}.log", "ab") if log_dir else None
+        processes[name] = subprocess.Popen(command, cwd=settings.REPO_ROOT, stdout=output,
+                                           stderr=subprocess.STDOUT if output else None)
+    return processes
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
     for line in stack.up(args.external):
         print(line)
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}/dagster.yaml (runs and events in PostgreSQL)")
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs the queued runs; Ctrl-C stops both)")
-    daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=settings.REPO_ROOT)
+    processes = start_dagster(args.port)
     services.record("ui", f"http://127.0.0.1:{args.port}")
     try:
-        return subprocess.call(
-            ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)],
-            cwd=settings.REPO_ROOT,
-        )
+        return processes["webserver"].wait()
     finally:
         services.forget("ui")
-        daemon.terminate()
+        for process in processes.values():
+            process.terminate()
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    import signal
+
+    from trendfolio.migrations import migrate
+    from trendfolio_app import local_airflow
+
+    running = services.running("airflow")
+    if running:
+        print(f"Airflow already runs at {running}; `trendfolio status` shows the services")
+        return 0
+    for line in stack.up(args.external):
+        args.say(line)
+    migrate(os.environ["DATABASE_URL"])
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the components as Ctrl-C does
+    processes: dict = {}
+    dagster_url = args.dagster_url or services.running("ui")
+    try:
+        if not dagster_url:
+            log_dir = local_airflow.airflow_home() / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            processes.update(start_dagster(args.dagster_port, log_dir))
+            dagster_url = f"http://127.0.0.1:{args.dagster_port}"
+            if not stack.wait_for_port(args.dagster_port, timeout_s=300):
+                raise stack.StackError(f"the Dagster UI did not open port {args.dagster_port}: see {log_dir}")
+            services.record("ui", dagster_url, pid=processes["webserver"].pid)
+            args.say(f"Dagster UI: {dagster_url}  (started for Airflow; logs in {log_dir})")
+        airflow, api = local_airflow.start(args.port, dagster_url, args.say)
+        processes.update(airflow)
+        services.record("airflow", api)
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(1)
+        name = next(name for name, process in processes.items() if process.poll() is not None)
+        print(f"trendfolio airflow: {name} exited with {processes[name].returncode}; stopping the others",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        local_airflow.stop(processes)
+        services.forget("airflow")
+        if not args.dagster_url and "webserver" in processes:
+            services.forget("ui")
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -263,6 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_UI_PORT,
                    help=f"the port of the Dagster UI on 127.0.0.1 (default {DEFAULT_UI_PORT})")
     p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("airflow", parents=[output],
+                       help="start a local Airflow 3 running daily_pipeline_controller against the local Dagster")
+    p.add_argument("--port", type=int, default=DEFAULT_AIRFLOW_PORT,
+                   help=f"the port of Airflow's API server and UI on 127.0.0.1 (default {DEFAULT_AIRFLOW_PORT})")
+    p.add_argument("--dagster-url", help="a Dagster webserver already running (default: the one `trendfolio ui` "
+                                         "started, else one is started on --dagster-port)")
+    p.add_argument("--dagster-port", type=int, default=DEFAULT_UI_PORT,
+                   help=f"the port of the Dagster UI started for Airflow (default {DEFAULT_UI_PORT})")
+    p.set_defaults(func=cmd_airflow)
     p = sub.add_parser("api", help="serve the read-only API (/docs) and the dashboard (/dashboard) on the local stack")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_API_PORT,
