@@ -9,28 +9,22 @@ import psycopg
 from psycopg import sql
 
 from api.database import Database
+from trendfolio import tables
+from trendfolio.tables import LOAD_TIME_COLUMNS
 
-TRENDING_TABLE = "analytics_03_trending_etfs"
-PORTFOLIO_TABLE = "analytics_05_portfolio_allocation"
-HOLDINGS_TABLE = "collected_04_etf_holdings"
-ETF_PRICES_TABLE = "collected_01_daily_etf_ohlc"
-STOCK_PRICES_TABLE = "collected_06_daily_stock_history"
+TRENDING_TABLE = tables.TRENDING_ETFS.name
+PORTFOLIO_TABLE = tables.PORTFOLIO_ALLOCATION.name
+HOLDINGS_TABLE = tables.ETF_HOLDINGS.name
+ETF_PRICES_TABLE = tables.DAILY_ETF_OHLC.name
+STOCK_PRICES_TABLE = tables.DAILY_STOCK_HISTORY.name
 # Realized performance: the columns the API serves, in order.
-PERFORMANCE_TABLE = "analytics_07_portfolio_performance"
+PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
 PERFORMANCE_COLUMNS = (
     "session_date", "horizon", "evaluated_on", "holdings", "portfolio_return", "benchmark_return", "excess_return",
     "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source",
 )
 # The tables /api/status reports on, with the column that dates their rows.
-STATUS_TABLES = {
-    ETF_PRICES_TABLE: "trade_date",
-    TRENDING_TABLE: "session_date",
-    HOLDINGS_TABLE: "as_of_date",
-    STOCK_PRICES_TABLE: "trade_date",
-    PORTFOLIO_TABLE: "session_date",
-    PERFORMANCE_TABLE: "session_date",
-}
-LOAD_TIME_COLUMNS = ("collected_at", "computed_at")
+STATUS_TABLES = {table.name: table.date_column for table in tables.PIPELINE_TABLES}
 
 TRENDING_COLUMNS = (
     "ticker", "etf_role", "adj_close", "ret_5", "ret_10", "ret_20", "ret_60", "excess_5", "excess_10", "excess_20",

@@ -8,10 +8,12 @@ from pydantic import Field
 from assets.analytics_checks import TRENDING_CHECKS, trending_check_results
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS, TrendRule, trend_metrics
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import TRENDING_ETFS
 
 DEFAULT_RULE = TrendRule()
 
@@ -35,6 +37,8 @@ class TrendRuleConfig(Config):
     deps=[collected_01_daily_etf_ohlc],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=TRENDING_ETFS.description,
+    metadata=table_metadata(TRENDING_ETFS),
     check_specs=TRENDING_CHECKS,
 )
 def analytics_03_trending_etfs(
@@ -52,7 +56,7 @@ def analytics_03_trending_etfs(
     )
     result = trend_metrics(prices, start, end, rule)
     written = replace_date_range(
-        postgres.database_url, result, "analytics_03_trending_etfs", "session_date", start, end)
+        postgres.database_url, result, TRENDING_ETFS.name, TRENDING_ETFS.date_column, start, end)
     # The preview reads the rows just written (≤ N per session): a second Spark action would recompute the job.
     with postgres.connect() as conn:
         trending = conn.execute(

@@ -10,10 +10,12 @@ from assets.analytics_checks import ALLOCATION_CHECKS, allocation_check_results
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, AllocationRule, allocate
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_ALLOCATION
 from trendfolio.universe import BENCHMARK
 
 DEFAULT_RULE = AllocationRule()
@@ -47,6 +49,8 @@ def latest_holdings_query(start, end) -> str:
     deps=[collected_06_daily_stock_history, analytics_03_trending_etfs, collected_04_etf_holdings],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=PORTFOLIO_ALLOCATION.description,
+    metadata=table_metadata(PORTFOLIO_ALLOCATION),
     check_specs=ALLOCATION_CHECKS,
 )
 def analytics_05_portfolio_allocation(
@@ -75,7 +79,7 @@ def analytics_05_portfolio_allocation(
     rule = config.rule()
     result = allocate(trending, holdings, prices, benchmark, start, end, rule)
     written = replace_date_range(
-        postgres.database_url, result, "analytics_05_portfolio_allocation", "session_date", start, end)
+        postgres.database_url, result, PORTFOLIO_ALLOCATION.name, PORTFOLIO_ALLOCATION.date_column, start, end)
     # The summaries read the rows just written: more Spark actions would recompute the whole job.
     with postgres.connect() as conn:
         methods = conn.execute(

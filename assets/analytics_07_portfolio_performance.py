@@ -8,13 +8,15 @@ from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allo
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.performance import LOOKBACK_SESSIONS, realized_performance
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
 
-TABLE = "analytics_07_portfolio_performance"
+TABLE = PORTFOLIO_PERFORMANCE.name
 
 
 @asset(
@@ -23,6 +25,8 @@ TABLE = "analytics_07_portfolio_performance"
     deps=[analytics_05_portfolio_allocation, collected_01_daily_etf_ohlc, collected_06_daily_stock_history],
     group_name="analytics",
     kinds={"spark", "postgres"},
+    description=PORTFOLIO_PERFORMANCE.description,
+    metadata=table_metadata(PORTFOLIO_PERFORMANCE),
 )
 def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
@@ -54,7 +58,7 @@ def analytics_07_portfolio_performance(
         f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
     )
     result = realized_performance(allocations, prices, benchmark, prior, start, end)
-    written = replace_date_range(postgres.database_url, result, TABLE, "evaluated_on", start, end)
+    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(

@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, as
 
 from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.collect import (
@@ -27,6 +28,8 @@ CHECKS = ohlc_check_specs("collected_01_daily_etf_ohlc")
     group_name="collection",
     kinds={"kafka", "postgres"},
     check_specs=CHECKS,
+    description=DAILY_ETF_OHLC.description,
+    metadata=table_metadata(DAILY_ETF_OHLC),
 )
 def collected_01_daily_etf_ohlc(
     context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource

@@ -14,6 +14,7 @@ from dagster import (
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.collection_checks import HOLDINGS_WEIGHTS_AT_MOST_ONE, already_collected_metadata, market_closed
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
 from trendfolio.collect import already_collected, record_fetches
@@ -39,6 +40,8 @@ def weights_check(conn, start, end) -> AssetCheckResult:
     group_name="collection",
     kinds={"kafka", "postgres"},
     check_specs=CHECKS,
+    description=ETF_HOLDINGS.description,
+    metadata=table_metadata(ETF_HOLDINGS),
 )
 def collected_04_etf_holdings(
     context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, as
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collection_checks import already_collected_metadata, market_closed, ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
 from trendfolio.collect import (
@@ -31,6 +32,8 @@ CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
     group_name="collection",
     kinds={"kafka", "postgres"},
     check_specs=CHECKS,
+    description=DAILY_STOCK_HISTORY.description,
+    metadata=table_metadata(DAILY_STOCK_HISTORY),
 )
 def collected_06_daily_stock_history(
     context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource

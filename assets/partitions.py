@@ -7,8 +7,11 @@ import datetime as dt
 from dagster import AssetExecutionContext, TimeWindowPartitionsDefinition
 
 from trendfolio import calendar
+from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 
-PARTITIONS_START = dt.date(2018, 1, 2)
+# The first session with the longest lookback of history behind it, counted from the oldest data (1999-03-…).
+PARTITIONS_START = calendar.sessions_between(calendar.FIRST_DATA, calendar.FIRST_DATA + dt.timedelta(days=150))[
+    LOOKBACK_SESSIONS]
 
 nyse_sessions = TimeWindowPartitionsDefinition(
     start=PARTITIONS_START.isoformat(),
@@ -18,7 +21,8 @@ nyse_sessions = TimeWindowPartitionsDefinition(
     # The session whose evening it is counts too (the job runs after the close, before the window ends at midnight).
     end_offset=1,
     exclusions=[
-        dt.datetime(day.year, day.month, day.day) for day in calendar.non_session_weekdays(PARTITIONS_START, calendar.nyse().last_session.date())
+        dt.datetime(day.year, day.month, day.day)
+        for day in calendar.non_session_weekdays(PARTITIONS_START, calendar.nyse().last_session.date())
     ],
 )
 

@@ -9,11 +9,12 @@ import psycopg
 import pytest
 from orchestration_stack import BIN, OrchestrationStack
 
-from trendfolio.health import TABLE_DATES
+from trendfolio.tables import PIPELINE_TABLES
 
 pytestmark = pytest.mark.integration
 
 SESSION = "2026-11-24"
+TABLE_DATES = {table.name: table.date_column for table in PIPELINE_TABLES}
 NOISE = ("Traceback", "BetaWarning", "log4j", "RuntimeDirWarning", "DEBUG", "Logging error", "WARN ")
 
 

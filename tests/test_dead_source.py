@@ -80,13 +80,13 @@ def test_case5_trendfolio_run_with_yahoo_unreachable_exits_non_zero_with_one_lin
                "TRENDFOLIO_YAHOO_BASE_URL": f"http://127.0.0.1:{stack.free_port()}"}
         done = subprocess.run([str(BIN / "trendfolio"), "run", "--date", NIGHT.isoformat()], env=env,
                               capture_output=True, text=True, timeout=600)
-        failed = [line for line in done.stdout.splitlines() if "FAILED" in line]
+        failed = [line for line in (done.stdout + done.stderr).splitlines() if "FAILED" in line]
         materialized = orchestration.instance_db.scalar(
             "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
         stored = orchestration.warehouse.scalar("SELECT count(*) FROM collected_01_daily_etf_ohlc")
     finally:
         orchestration.close()
     assert done.returncode != 0, done.stdout[-2000:]
-    assert len(failed) == 1, done.stdout[-2000:]
+    assert len(failed) == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "collected_01_daily_etf_ohlc" in failed[0] and "Yahoo" in failed[0] and "'SPY'" in failed[0], failed[0]
     assert materialized == 0 and stored == 0

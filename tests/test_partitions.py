@@ -30,7 +30,7 @@ def test_no_partition_on_a_weekend_or_a_holiday():
 def test_every_session_is_a_partition_keyed_by_its_date():
     days = [dt.date.fromisoformat(k) for k in keys()]
     assert days == calendar.sessions_between(PARTITIONS_START, dt.date(2026, 11, 25))
-    assert keys()[:2] == ["2018-01-02", "2018-01-03"]
+    assert keys()[:2] == ["1999-03-23", "1999-03-24"]  # LOOKBACK_SESSIONS after the sector ETFs' first session
 
 
 def test_the_evening_session_has_its_partition_before_midnight():

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from trendfolio.migrations import migrate
+from trendfolio.tables import BY_NAME, LOAD_TIME_COLUMNS, TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +57,19 @@ def test_portfolio_horizon_is_5_10_or_20(warehouse, horizon):
 def test_migrations_apply_once(warehouse):
     assert migrate(warehouse.database_url) == []
     assert warehouse.scalar("SELECT count(*) FROM ops_schema_migrations") >= 1
+
+
+def test_the_table_registry_describes_every_column_of_every_table(warehouse):
+    """trendfolio/tables.py and the migrations in sql/ name the same columns in the same order (load timestamps
+    aside), and every table the migrations create is in the registry."""
+    for table in TABLES:
+        columns = [row[0] for row in warehouse.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
+            "ORDER BY ordinal_position", (table.name,))]
+        assert [c for c in columns if c not in LOAD_TIME_COLUMNS] == list(table.columns), table.name
+        assert set(table.key) <= set(table.columns) and table.date_column in table.columns, table.name
+        assert all(column.doc for column in table.schema), table.name
+    created = {row[0] for row in warehouse.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+        "AND table_type = 'BASE TABLE' AND table_name <> 'ops_schema_migrations'")}
+    assert created == set(BY_NAME)

@@ -8,7 +8,9 @@ from functools import lru_cache
 import exchange_calendars as xcals
 import pandas as pd
 
-CALENDAR_START = dt.date(2005, 1, 3)
+# The sector SPDRs, the oldest ETFs of the universe, began trading on 1998-12-22: the calendar starts before them.
+CALENDAR_START = dt.date(1998, 12, 1)
+FIRST_DATA = dt.date(1998, 12, 22)
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ import datetime as dt
 import psycopg
 
 from trendfolio import calendar
+from trendfolio.tables import BY_NAME
 
 TRAILING_REFETCH_SESSIONS = 5
 
@@ -57,14 +58,6 @@ def held_price_windows(
     return {stock: (calendar.previous_sessions(first[stock], history_sessions + 1)[0], last[stock]) for stock in first}
 
 
-# Where each collected table keeps the ticker and the session a row is for.
-KEY_AND_DATE_COLUMNS = {
-    "collected_01_daily_etf_ohlc": ("ticker", "trade_date"),
-    "collected_04_etf_holdings": ("etf_ticker", "as_of_date"),
-    "collected_06_daily_stock_history": ("ticker", "trade_date"),
-}
-
-
 def session_close(session: dt.date) -> dt.datetime:
     return calendar.nyse().session_close(session).to_pydatetime()
 
@@ -72,7 +65,7 @@ def session_close(session: dt.date) -> dt.datetime:
 def _unsettled(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]]) -> list[tuple[str, dt.date]]:
     """The (ticker, session) pairs of `wanted` without a completed fetch after the session's close whose stored row
     (if it stored one) is still there."""
-    key, day = KEY_AND_DATE_COLUMNS[table]
+    key, day = BY_NAME[table].ticker_column, BY_NAME[table].date_column
     pairs = sorted(set(wanted))
     rows = conn.execute(
         "SELECT w.key, w.day FROM unnest(%s::text[], %s::date[], %s::timestamptz[]) AS w(key, day, closed_at) "
@@ -100,7 +93,7 @@ class NothingCollected(RuntimeError):
 
 def require_rows(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]], source: str) -> None:
     """Raise `NothingCollected` naming the sessions of `wanted` for which none of their tickers has a stored row."""
-    key, day = KEY_AND_DATE_COLUMNS[table]
+    key, day = BY_NAME[table].ticker_column, BY_NAME[table].date_column
     pairs = sorted(set(wanted))
     empty = conn.execute(
         "SELECT w.day FROM unnest(%s::text[], %s::date[]) AS w(key, day) GROUP BY w.day "
@@ -119,7 +112,7 @@ def require_rows(conn: psycopg.Connection, table: str, wanted: list[tuple[str, d
 
 def record_fetches(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]], source: str) -> None:
     """After a completed ingest: every pair of `wanted` was fetched now, with whether a row for it is stored."""
-    key, day = KEY_AND_DATE_COLUMNS[table]
+    key, day = BY_NAME[table].ticker_column, BY_NAME[table].date_column
     pairs = sorted(set(wanted))
     conn.execute(
         "INSERT INTO ops_collection_fetches (table_name, ticker, session_date, source, stored) "

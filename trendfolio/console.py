@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-# Dagster marks parameters we rely on as beta (`backfill_policy`); platformdirs warns when XDG_RUNTIME_DIR is unset.
-NOISY_WARNINGS = (r".* is currently in beta", r".*XDG_RUNTIME_DIR")
+# Dagster marks parameters we rely on as beta (`backfill_policy`), nothing the operator can act on; platformdirs warns
+# when XDG_RUNTIME_DIR is unset.
+NOISY_WARNINGS = (r".*is currently in (beta|preview)", r".*XDG_RUNTIME_DIR")
 
 
 def mask_url(url: str) -> str:

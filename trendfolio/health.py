@@ -16,15 +16,8 @@ import psycopg
 from trendfolio import services, settings, stack
 from trendfolio.console import mask_url
 from trendfolio.migrations import migration_files
+from trendfolio.tables import DEAD_LETTERS, PIPELINE_TABLES
 
-TABLE_DATES = {  # the table, and the column that holds its session
-    "collected_01_daily_etf_ohlc": "trade_date",
-    "analytics_03_trending_etfs": "session_date",
-    "collected_04_etf_holdings": "as_of_date",
-    "collected_06_daily_stock_history": "trade_date",
-    "analytics_05_portfolio_allocation": "session_date",
-    "analytics_07_portfolio_performance": "evaluated_on",
-}
 JOB = "daily_pipeline"
 
 
@@ -83,7 +76,7 @@ def check_schema(report: Report, conn) -> None:
 
 def check_tables(report: Report, conn) -> None:
     report.add(f"  {'table':36s} {'latest session':>14s} {'rows on it':>10s}")
-    for table, column in TABLE_DATES.items():
+    for table, column in ((table.name, table.date_column) for table in PIPELINE_TABLES):
         if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
             report.add(f"  {table:36s} {'(no table)':>14s}")
             continue
@@ -124,9 +117,9 @@ def check_last_run(report: Report, conn) -> None:
     report.add("  failed checks: " + ("none" if not failed else ", ".join(
         f"{e.asset_key.to_user_string()}.{e.check_name} ({e.severity.value})" for e in failed)),
         f"{len(failed)} checks failed in the last run" if failed else None)
-    dead = conn.execute("SELECT target_table, rule, count(*) FROM ops_dead_letters WHERE run_id = %s "
+    dead = conn.execute(f"SELECT target_table, rule, count(*) FROM {DEAD_LETTERS.name} WHERE run_id = %s "
                         "GROUP BY 1, 2 ORDER BY 1, 2", (run.run_id,)).fetchall() \
-        if conn.execute("SELECT to_regclass('ops_dead_letters')").fetchone()[0] else []
+        if conn.execute("SELECT to_regclass(%s)", (DEAD_LETTERS.name,)).fetchone()[0] else []
     report.add("  dead letters: " + ("none" if not dead else ", ".join(
         f"{table} {rule}: {count}" for table, rule, count in dead)))
 

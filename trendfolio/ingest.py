@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from trendfolio.tables import CollectedTable
+from trendfolio.tables import Table
 from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 from trendfolio.warehouse import (
     connect,
@@ -92,7 +92,7 @@ def encode(row: dict, partition_date: dt.date, run_id: str) -> bytes:
     return json.dumps(envelope, separators=(",", ":"), default=_json_value).encode()
 
 
-def decode(table: CollectedTable, payload: bytes) -> tuple[dict, dt.date]:
+def decode(table: Table, payload: bytes) -> tuple[dict, dt.date]:
     """A message back into a typed row; raises ValueError with the reason for anything malformed."""
     if payload is None:
         raise ValueError("no value (a tombstone)")
@@ -152,7 +152,7 @@ def dead_letter_message(
                        "rule": problem[0], "reason": problem[1], "payload": payload}, separators=(",", ":")).encode()
 
 
-def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
+def row_problem(table: Table, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
     """The row rules, applied again by the consumer to whatever it reads: a message need not come from our producer."""
     if "trade_date" in row:
         return ohlc_row_problem(row, partition_date)
@@ -165,7 +165,7 @@ def row_problem(table: CollectedTable, row: dict, partition_date: dt.date) -> tu
 
 
 def row_problems(
-    table: CollectedTable, rows: list[dict], partition_dates: list[dt.date]
+    table: Table, rows: list[dict], partition_dates: list[dt.date]
 ) -> list[tuple[str, str] | None]:
     """`row_problem` for each decoded row; OHLC rows the vectorized pre-check vouches for skip the per-row rules."""
     problems: list[tuple[str, str] | None] = [None] * len(rows)
@@ -182,7 +182,7 @@ def row_problems(
 
 
 def ingest(
-    table: CollectedTable,
+    table: Table,
     rows: pd.DataFrame,
     rejected: list[Rejection],
     *,
@@ -206,7 +206,7 @@ def ingest(
     return report
 
 
-def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: list[tuple[dict, object]]):
+def _upsert_or_isolate(conn: psycopg.Connection, table: Table, rows: list[tuple[dict, object]]):
     """Upsert the batch; if PostgreSQL refuses it, upsert row by row and return the refused (message, error) pairs,
     so one row the rules let through but a table constraint refuses cannot stop the consumer."""
     try:
@@ -226,7 +226,7 @@ def _upsert_or_isolate(conn: psycopg.Connection, table: CollectedTable, rows: li
 
 
 async def _produce_and_consume(
-    table: CollectedTable, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str
+    table: Table, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str
 ) -> IngestReport:
     topic = kafka.topic_for(table.name)
     await kafka.ensure_topic(topic)
@@ -280,7 +280,7 @@ async def _produce_and_consume(
     )
 
 
-def _reconcile(table: CollectedTable, rows: pd.DataFrame, database_url: str) -> None:
+def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
     """Every key we produced must now be in the table."""
     if rows.empty:
         return

@@ -7,6 +7,7 @@ import datetime as dt
 
 import psycopg
 
+from trendfolio.tables import ETF_HOLDINGS, PORTFOLIO_ALLOCATION, TRENDING_ETFS
 
 def tickers_missing_sessions(conn: psycopg.Connection, table: str, wanted: list[tuple[str, dt.date]]) -> list[str]:
     """Tickers without a row for some (ticker, session) of `wanted`: what the run was expected to store (an ETF every
@@ -39,7 +40,8 @@ def latest_session_stored(conn: psycopg.Connection, table: str, tickers: list[st
 def holdings_over_one(conn: psycopg.Connection, start: dt.date, end: dt.date) -> list[tuple]:
     """(ETF, as-of date, total) for every holdings list in [start, end] whose weights sum to more than 1."""
     return conn.execute(
-        "SELECT etf_ticker, as_of_date::text, round(sum(weight)::numeric, 6)::float FROM collected_04_etf_holdings "
+        "SELECT etf_ticker, as_of_date::text, round(sum(weight)::numeric, 6)::float "
+        f"FROM {ETF_HOLDINGS.name} "
         "WHERE as_of_date BETWEEN %s AND %s GROUP BY 1, 2 HAVING sum(weight) > 1 + 1e-9 ORDER BY 1, 2",
         (start, end),
     ).fetchall()
@@ -53,7 +55,7 @@ def sectors_unranked(conn: psycopg.Connection, sessions: list[dt.date], sectors:
     although it has the history to be scored (at most 20)."""
     return [f"{day} {ticker}" for day, ticker in conn.execute(
         "SELECT s.day::text, e.ticker FROM unnest(%s::date[]) AS s(day) CROSS JOIN unnest(%s::text[]) AS e(ticker) "
-        "LEFT JOIN analytics_03_trending_etfs a ON a.session_date = s.day AND a.ticker = e.ticker "
+        f"LEFT JOIN {TRENDING_ETFS.name} a ON a.session_date = s.day AND a.ticker = e.ticker "
         "WHERE a.ticker IS NULL OR (a.score_rank IS NULL AND a.selection <> 'insufficient_history') "
         "ORDER BY 1, 2 LIMIT 20", (sessions, sectors)).fetchall()]
 
@@ -62,7 +64,7 @@ def portfolios_without_rows(conn: psycopg.Connection, sessions: list[dt.date], h
     """`session/horizon` of every portfolio analytics_05 has no row for (at most 20)."""
     return [f"{day}/{horizon}" for day, horizon in conn.execute(
         "SELECT s.day::text, h.horizon FROM unnest(%s::date[]) AS s(day) CROSS JOIN unnest(%s::int[]) AS h(horizon) "
-        "WHERE NOT EXISTS (SELECT 1 FROM analytics_05_portfolio_allocation p "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {PORTFOLIO_ALLOCATION.name} p "
         "WHERE p.session_date = s.day AND p.horizon = h.horizon) ORDER BY 1, 2 LIMIT 20",
         (sessions, horizons)).fetchall()]
 
@@ -71,7 +73,7 @@ def weights_not_summing_to_one(conn: psycopg.Connection, start: dt.date, end: dt
                                tolerance: float = 1e-6) -> list[str]:
     """`session/horizon: sum` of every portfolio in [start, end] whose weights do not sum to 1 (at most 20)."""
     return [f"{day}/{horizon}: {total:.6f}" for day, horizon, total in conn.execute(
-        "SELECT session_date::text, horizon, sum(weight) FROM analytics_05_portfolio_allocation "
+        f"SELECT session_date::text, horizon, sum(weight) FROM {PORTFOLIO_ALLOCATION.name} "
         "WHERE session_date BETWEEN %s AND %s GROUP BY 1, 2 HAVING abs(sum(weight) - 1) > %s ORDER BY 1, 2 LIMIT 20",
         (start, end, tolerance)).fetchall()]
 
@@ -82,7 +84,7 @@ def weights_over_stock_cap(conn: psycopg.Connection, start: dt.date, end: dt.dat
     to 1/n when n stocks cannot fill 100 % under it (at most 20)."""
     return [f"{day}/{horizon} {ticker}: {weight:.4f}" for day, horizon, ticker, weight in conn.execute(
         "SELECT session_date::text, horizon, ticker, weight FROM ("
-        "  SELECT *, count(*) OVER (PARTITION BY session_date, horizon) AS n FROM analytics_05_portfolio_allocation"
+        f"  SELECT *, count(*) OVER (PARTITION BY session_date, horizon) AS n FROM {PORTFOLIO_ALLOCATION.name}"
         "  WHERE session_date BETWEEN %s AND %s AND method = %s) p "
         "WHERE weight > greatest(%s, 1.0 / n) + %s ORDER BY 1, 2, 3 LIMIT 20",
         (start, end, method, cap, tolerance)).fetchall()]

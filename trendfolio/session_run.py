@@ -21,16 +21,6 @@ def _names(items) -> str:
     return ", ".join(items[:SHOWN_NAMES]) + more
 
 
-def own_error(error) -> str:
-    """The first line of the asset's own error: Dagster wraps it as the cause of its own "Error occurred while
-    executing op"."""
-    if error is None:
-        return "see the run's event log"
-    while error.cause is not None:
-        error = error.cause
-    return (error.message.strip().splitlines() or [error.cls_name or "error"])[0]
-
-
 def _value(metadata_value):
     return getattr(metadata_value, "value", metadata_value)
 
@@ -78,7 +68,7 @@ class AssetLines:
         began = self.step_started.get(step, event.timestamp)
         timing = f"{began - self.started:6.1f}s {event.timestamp - began:7.1f}s"
         if kind == DagsterEventType.STEP_FAILURE:
-            return f"  {step:36s} {timing}  FAILED: {own_error(dagster_event.event_specific_data.error)}"
+            return f"  {step:36s} {timing}  failed (why: the last line)"
         metadata = self.metadata.get(step, {})
         written = metadata.get("rows_written", "")
         stored = self.rows_stored(step)

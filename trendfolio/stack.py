@@ -36,6 +36,20 @@ class StackError(RuntimeError):
     """A problem with the local stack that the user can fix; the message says how."""
 
 
+def make_folder(path: Path) -> None:
+    """The stack's data folder (TRENDFOLIO_HOME and below), or one line that says why it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except FileExistsError:
+        raise StackError(f"TRENDFOLIO_HOME: {path} is a file, not a folder: point TRENDFOLIO_HOME at a folder") from None
+    except OSError as error:
+        raise StackError(f"TRENDFOLIO_HOME: cannot keep the stack's data in {path} ({error.strerror or error}): "
+                         "point TRENDFOLIO_HOME at a writable folder") from None
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -116,7 +130,7 @@ class EmbeddedPostgres:
                 f"port {self.port} on 127.0.0.1 is already in use: stop what listens there "
                 "or choose another with TRENDFOLIO_PG_PORT"
             )
-        self.pgdata.mkdir(parents=True, exist_ok=True)
+        make_folder(self.pgdata)
         as_pg_user = _run_as_pg_user()
         if not self.pgdata.joinpath("PG_VERSION").exists():
             self._initdb(as_pg_user)
@@ -201,7 +215,7 @@ class EmbeddedBroker:
                 f"port {self.port} on 127.0.0.1 is already in use: stop what listens there "
                 "or choose another with TRENDFOLIO_KAFKA_PORT"
             )
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.log_file.parent)
         url = f"tcp://127.0.0.1:{self.port}"
         with open(self.log_file, "ab") as log:
             process = subprocess.Popen(
@@ -286,7 +300,7 @@ def up(external: set[str]) -> list[str]:
     """Start what is not external; returns one line per service for the user."""
     lines = []
     paths = settings.local_stack_paths()
-    paths.root.mkdir(parents=True, exist_ok=True)
+    make_folder(paths.root)
     if "postgres" in external:
         lines.append("postgres: external (DATABASE_URL)")
     else:

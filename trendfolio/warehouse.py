@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import psycopg
 
-from trendfolio.tables import CollectedTable
+from trendfolio.tables import Table
 from trendfolio.validation import Rejection
 
 
@@ -70,7 +70,7 @@ def partition_lock(database_url: str, name: str, partition: str, wait_s: float =
                 pass  # the server went away, and the lock with its session: the body's own error is the one to see
 
 
-def upsert_rows(conn: psycopg.Connection, table: CollectedTable, rows: list[dict]) -> int:
+def upsert_rows(conn: psycopg.Connection, table: Table, rows: list[dict]) -> int:
     """COPY into a staging table, then INSERT … ON CONFLICT DO UPDATE, inside the caller's transaction.
     The last row for a key wins, as a re-delivered message repeats an earlier one."""
     latest = {tuple(row[c] for c in table.key): row for row in rows}

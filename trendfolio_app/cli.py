@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from trendfolio import calendar, console, services, settings, stack
+from trendfolio import calendar, console, failures, services, settings, stack
+from trendfolio.tables import PIPELINE_TABLES
 
 DEFAULT_UI_PORT = 3000
 DEFAULT_API_PORT = 8000
@@ -48,12 +49,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def rows_for(conn, table: str, day: dt.date) -> int | None:
-    """Rows `table` holds for `day`; None for a step that is not a table."""
-    from trendfolio.health import TABLE_DATES
-
-    if table not in TABLE_DATES:
+    """Rows `table` holds for `day`; None for a step that is not a pipeline table."""
+    dated = {t.name: t.date_column for t in PIPELINE_TABLES}
+    if table not in dated:
         return None
-    return conn.execute(f"SELECT count(*) FROM {table} WHERE {TABLE_DATES[table]} = %s", (day,)).fetchone()[0]
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {dated[table]} = %s", (day,)).fetchone()[0]
 
 
 def run_log(dates: dt.date | str) -> Path:
@@ -87,14 +87,37 @@ def next_steps() -> list[str]:
             f"warehouse: {console.mask_url(os.environ['DATABASE_URL'])}"]
 
 
-def first_failure(result) -> str:
-    """The asset's own error of the run's first failed step, on one line."""
-    from trendfolio.session_run import own_error
+# A backfill's duration on two cores (bench/RESULTS.md, benchmark 4: 60 sessions in 55 s, one session in 34 s).
+BACKFILL_STARTUP_S, BACKFILL_S_PER_SESSION = 34.0, 0.36
 
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            return f"{event.step_key}: {own_error(event.event_specific_data.error)}"
-    return "see the Dagster UI or its event log"
+
+def check_dates(start: dt.date, end: dt.date) -> None:
+    """Dates the job has partitions for: within the NYSE calendar, from the first partition, not in the future.
+    Checked before anything starts or is written."""
+    from assets.partitions import PARTITIONS_START, nyse_sessions
+
+    known = calendar.nyse().last_session.date()
+    for day in (start, end):
+        if day > known:
+            raise stack.StackError(f"{day} is beyond the NYSE calendar, which knows sessions through {known}")
+        if day < PARTITIONS_START:
+            raise stack.StackError(f"{day} is before the first partition, {PARTITIONS_START}: the pipeline has no "
+                                   "sessions before it")
+    last = dt.date.fromisoformat(nyse_sessions.get_last_partition_key())
+    if end > last:
+        raise stack.StackError(f"{end} is in the future: the latest session that can run is {last}")
+
+
+def check_settings() -> None:
+    """The settings that need no service, checked before the stack starts."""
+    from trendfolio.preflight import check_spark_master
+    from trendfolio.sources import SOURCE_NAMES
+
+    source = os.environ["TRENDFOLIO_SOURCE"]
+    if source not in SOURCE_NAMES:
+        raise stack.StackError(f"TRENDFOLIO_SOURCE={source!r} is not a market-data source: use "
+                               f"{', '.join(SOURCE_NAMES)}")
+    check_spark_master(os.environ["SPARK_MASTER_URL"])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -102,9 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trendfolio.preflight import check_database
 
     day = args.date or calendar.latest_completed_session()
-    if not calendar.is_session(day):
+    if calendar.nyse().first_session.date() <= day <= calendar.nyse().last_session.date() \
+            and not calendar.is_session(day):
         print(f"{day} is not an NYSE session: the market was closed, nothing to run")
         return 0
+    check_dates(day, day)
+    check_settings()
     started = time.monotonic()
     stack_lines = stack.up(args.external)
     check_database(os.environ["DATABASE_URL"])
@@ -131,8 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"daily_pipeline FAILED for {day} after {seconds:.0f} s (run {result.run_id}): {first_failure(result)}"
-              f"{where}", file=sys.stderr)
+        print(f"trendfolio: daily_pipeline FAILED for {day} after {seconds:.0f} s at {failures.run_failure(result)} "
+              f"(run {result.run_id}){where}", file=sys.stderr)
         return 1
     warnings = f", {lines.warnings} warning{'s' if lines.warnings != 1 else ''} above" if lines.warnings else ""
     print(f"daily_pipeline succeeded for {day} in {seconds:.0f} s (run {result.run_id}){warnings}.")
@@ -163,8 +189,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from trendfolio.migrations import migrate
 
     if args.end < args.start:
-        print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
+        print(f"trendfolio: --end {args.end} is before --start {args.start}", file=sys.stderr)
         return 2
+    check_dates(args.start, args.end)
+    sessions = len(calendar.sessions_between(args.start, args.end))
+    estimate_min = (BACKFILL_STARTUP_S + BACKFILL_S_PER_SESSION * sessions) / 60
+    args.say(f"estimate: {sessions} sessions, about {estimate_min:.0f} min on 2 cores (bench/RESULTS.md, benchmark 4); "
+             "an interrupted backfill can be re-run over the same range")
+    if args.dry_run:
+        return 0
+    check_settings()
     stack_lines = stack.up(args.external)
     for line in stack_lines if args.verbose else [stack_line(args.external)]:
         args.say(line)
@@ -179,8 +213,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return 0
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"backfill FAILED (run {result.run_id}): the failed step is above{where}. Re-running the same range "
-              "is safe.")
+        print(f"trendfolio: backfill FAILED at {failures.run_failure(result)} (run {result.run_id}); re-running the "
+              f"same range is safe{where}", file=sys.stderr)
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
     return 0
@@ -320,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run daily_pipeline for every session in [--start, --end] as one run")
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--dry-run", action="store_true", help="check the range and print the estimate, run nothing")
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=DEFAULT_UI_PORT,
@@ -352,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     # --quiet keeps the warnings and failures of the progress lines, and the outcome.
     args.say = (lambda line: None) if args.quiet else print
     args.progress = (lambda line: print(line, flush=True)) if not args.quiet else (
-        lambda line: [print(kept, flush=True) for kept in line.splitlines() if "warning:" in kept or "FAILED" in kept])
+        lambda line: [print(kept, flush=True) for kept in line.splitlines() if "warning:" in kept or "failed" in kept.lower()])
     args.external = settings.external_services()  # read before the defaults fill the environment in
     settings.apply_local_defaults()
     try:
@@ -360,6 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     except stack.StackError as error:
         print(f"trendfolio: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("trendfolio: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one line for the operator, the traceback in a file
+        saved = failures.save_traceback(error, settings.local_stack_paths().root)
+        where = f" (traceback in {saved})" if saved else ""
+        print(f"trendfolio: {failures.explain_exception(error)}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ from typing import Protocol
 
 import pandas as pd
 
-OHLC_COLUMNS = ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
-HOLDINGS_COLUMNS = ["etf_ticker", "holding_ticker", "holding_name", "weight"]
+from trendfolio.tables import DAILY_STOCK_HISTORY, ETF_HOLDINGS
+
+# What a source returns: the collected tables' columns without what the pipeline adds (source, the holdings' date).
+OHLC_COLUMNS = [column for column in DAILY_STOCK_HISTORY.columns if column != "source"]
+HOLDINGS_COLUMNS = [column for column in ETF_HOLDINGS.columns if column not in ("as_of_date", "source")]
+SOURCE_NAMES = ("synthetic", "replay", "yfinance")
 
 
 class MarketDataSource(Protocol):
@@ -34,4 +38,4 @@ def make_source(name: str, **options) -> MarketDataSource:
         from trendfolio.sources.yahoo import YahooSource
 
         return YahooSource(**options)
-    raise ValueError(f"unknown market-data source {name!r}: use synthetic, replay or yfinance")
+    raise ValueError(f"unknown market-data source {name!r}: use {', '.join(SOURCE_NAMES)}")

@@ -1,0 +1,90 @@
+"""One line that names why a run or a command failed, instead of the tracebacks of every layer it went through.
+
+A failed step's error is a chain (Dagster's step error → the asset's → psycopg's or Spark's); the deepest link says
+what happened, and a few causes an operator meets (a full disk, a stopped server) get a plain sentence.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+# (error classes, what in a message marks it, what to tell the operator): a link of the chain matches when its class is
+# one of the classes, or when no classes are given and its message holds a mark; the first rule that matches wins.
+POSTGRES_GONE = ("refused", "server closed the connection", "terminating connection", "connection is closed",
+                 "the connection is lost", "consuming input failed", "connection to server", "connection attempt failed",
+                 "This connection has been closed")
+KNOWN_CAUSES = (
+    ((), ("DiskFull", "No space left on device"), "PostgreSQL is out of disk space"),
+    (("OperationalError", "AdminShutdown", "InterfaceError", "PSQLException"), POSTGRES_GONE,
+     "PostgreSQL went away during the run (was the stack stopped? see `trendfolio stack status`)"),
+    (("KafkaConnectionError", "BrokerUnavailable", "NodeNotReadyError"), (),
+     "the Kafka broker went away during the run (was the stack stopped? see `trendfolio stack status`)"),
+)
+
+
+def first_line(text: str, limit: int = 240) -> str:
+    """The message's first line, or for a Java error relayed by Py4J the line of the Java exception."""
+    lines = [part.strip() for part in str(text).splitlines() if part.strip()]
+    java = [line.lstrip(": ") for line in lines if "Exception: " in line]
+    line = (java or lines or [""])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def explain(kinds_and_messages: list[tuple[str, str]]) -> str:
+    """`kinds_and_messages`: (class name, message) of every link of an error chain, outermost first."""
+    for classes, marks, sentence in KNOWN_CAUSES:
+        for kind, message in kinds_and_messages:
+            # Spark reports a JDBC failure as Py4JJavaError, with the Java class inside the message.
+            of_class = not classes or kind in classes or any(f"{name}:" in message for name in classes)
+            if of_class and (not marks or any(mark in kind or mark in message for mark in marks)):
+                return f"{sentence}: {first_line(message) or kind}"
+    kind, message = kinds_and_messages[-1]
+    return f"{kind}: {first_line(message)}" if message else kind
+
+
+def exception_chain(error: BaseException) -> list[tuple[str, str]]:
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        chain.append((type(error).__name__, str(error)))
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def error_info_chain(info) -> list[tuple[str, str]]:
+    """The same for Dagster's SerializableErrorInfo (what a step failure event carries)."""
+    chain = []
+    while info is not None:
+        head, _, rest = info.message.partition(": ")
+        message = rest if info.cls_name and head.endswith(info.cls_name) else info.message  # "module.Class: text"
+        chain.append((info.cls_name or "", message))
+        info = info.cause or info.context
+    return chain
+
+
+def explain_exception(error: BaseException) -> str:
+    return explain(exception_chain(error))
+
+
+def run_failure(result) -> str:
+    """Why an `execute_in_process` result failed: the first failed step and its cause, in one line."""
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE", "RUN_FAILURE"):
+            error = getattr(event.event_specific_data, "error", None)
+            if error is None:
+                continue
+            where = f"{event.step_key}: " if event.step_key else ""
+            return where + explain(error_info_chain(error))
+    return "see the run's event log in the Dagster UI"
+
+
+def save_traceback(error: BaseException, folder: Path) -> Path | None:
+    """The full traceback for whoever needs more than the line; None when nowhere can be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "last-error.txt"
+        path.write_text("".join(traceback.format_exception(error)))
+        return path
+    except OSError:
+        return None
