@@ -64,6 +64,7 @@ def environment(home: Path, port: int, dagster_url: str, database_url: str) -> d
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(database_url),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",  # a laptop's UI: one worker process, not four
         "AIRFLOW__API__BASE_URL": api,
         # Tasks report to the execution API of this API server, not the default :8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
