@@ -46,6 +46,7 @@ OPTIONAL_VARIABLES = {
     "AIRFLOW_VAR_DAGSTER_POLL_SECONDS": "optional: the DAG's poke interval, 15 s by default",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "`trendfolio airflow` only (a laptop's local Airflow): overrides its "
                                            "metadata database; the compose Airflow sets its own",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "`trendfolio airflow` only: the async URL of that database",
     "TRENDFOLIO_YAHOO_BASE_URL": "tests and benchmarks only: points yfinance at the recorded-response server "
                                  "(empty by default, settings.apply_local_defaults; production talks to Yahoo)",
 }

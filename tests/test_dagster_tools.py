@@ -1,6 +1,7 @@
 """Dagster's own commands use the project's instance: the `.env` that `trendfolio stack up` writes gives them
 DAGSTER_HOME (dagster_home/, whose dagster.yaml keeps runs in PostgreSQL) and DAGSTER_PG_URL, so a run started with
-`dagster asset materialize` lands in the project's run storage, not in a throwaway `.tmp_dagster_home_*`."""
+`dagster asset materialize` lands in the project's run storage and `dagster dev` serves that instance, not a
+throwaway `.tmp_dagster_home_*`."""
 
 import os
 import subprocess
@@ -63,3 +64,44 @@ def runs_of_asset(instance_url: str) -> list[str]:
         return [status for (status,) in conn.execute(
             "SELECT r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
             "WHERE t.key = 'dagster/partition' AND t.value = %s ORDER BY r.id", (SESSION,)).fetchall()]
+
+
+def test_dagster_dev_serves_the_project_instance(services, tmp_path):
+    """`dagster dev` in a folder with the project's `.env`: its webserver reports the Postgres-backed instance of
+    dagster_home/, and no throwaway instance folder appears."""
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    from trendfolio.stack import free_port
+
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    project_env_file(services.admin_url, workdir)
+    env = {name: value for name, value in os.environ.items() if name not in ("DAGSTER_HOME", "DAGSTER_PG_URL")}
+    port = free_port()
+    with open(tmp_path / "dagster-dev.log", "wb") as log:
+        process = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(settings.REPO_ROOT / "workspace.yaml"),
+                                    "-p", str(port)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline, info = time.monotonic() + 300, None
+        while info is None:
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "dagster-dev.log").read_text()
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", headers={
+                    "Content-Type": "application/json"}, data=json.dumps({"query": "{ instance { info } }"}).encode())
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    info = json.load(response)["data"]["instance"]["info"]
+            except OSError:
+                time.sleep(2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "PostgresRunStorage" in info, info
+    assert str(settings.REPO_ROOT / "dagster_home") in info, info
+    assert not list(workdir.glob(".tmp_dagster_home_*")), "dagster dev used a throwaway instance"

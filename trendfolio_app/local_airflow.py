@@ -51,8 +51,19 @@ def metadata_url(database_url: str) -> str:
     return urlunsplit(server._replace(scheme="postgresql+psycopg2", path="/airflow"))
 
 
+def async_url(sync_url: str) -> str:
+    """Airflow 3 also opens its metadata database asynchronously; it would pick asyncpg, which is not installed:
+    psycopg 3's async driver instead."""
+    configured = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC")
+    if configured:
+        return configured
+    scheme, rest = sync_url.split(":", 1)
+    return f"postgresql+psycopg_async:{rest}" if scheme.startswith("postgresql") else sync_url
+
+
 def environment(home: Path, port: int, dagster_url: str, database_url: str) -> dict[str, str]:
     api = f"http://127.0.0.1:{port}"
+    metadata = metadata_url(database_url)
     return {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -61,7 +72,8 @@ def environment(home: Path, port: int, dagster_url: str, database_url: str) -> d
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(database_url),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(metadata),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",  # a laptop's UI: one worker process, not four
