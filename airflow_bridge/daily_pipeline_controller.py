@@ -287,7 +287,11 @@ with DAG(
         return run_id
 
     # Reschedule mode: between two polls the task gives its worker slot back (a run takes minutes, up to hours).
-    @task.sensor(mode="reschedule", poke_interval=POLL_S, timeout=dt.timedelta(hours=4).total_seconds())
+    # Airflow 3.2-3.3 may fail a reschedule-mode sensor on the executor's late report of its previous poke
+    # (apache/airflow#71172): a retry polls on. Polling is idempotent; a Dagster failure (AirflowFailException) is
+    # never retried.
+    @task.sensor(mode="reschedule", poke_interval=POLL_S, timeout=dt.timedelta(hours=4).total_seconds(),
+                 retries=3, retry_delay=dt.timedelta(seconds=POLL_S))
     def wait_for_dagster_run(dagster_run_id: str) -> PokeReturnValue:  # not `run_id`: TaskFlow reserves it
         run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
         if run["__typename"] != "Run":

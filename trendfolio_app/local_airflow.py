@@ -70,6 +70,7 @@ def environment(home: Path, port: int, dagster_url: str, database_url: str) -> d
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.REPO_ROOT / "airflow_bridge"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # LocalExecutor starts this many worker processes
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
@@ -132,12 +133,18 @@ def start(port: int, dagster_url: str, say) -> tuple[dict[str, subprocess.Popen]
                           timeout=900).returncode != 0:
             raise AirflowError(f"airflow db migrate failed: see {logs / 'db-migrate.log'}")
     processes = {}
-    for name, command in COMPONENTS.items():
+
+    def launch(name: str) -> None:
         with open(logs / f"{name}.log", "ab") as log:
-            processes[name] = subprocess.Popen([str(BIN / "airflow"), *command], env=env, stdout=log,
+            processes[name] = subprocess.Popen([str(BIN / "airflow"), *COMPONENTS[name]], env=env, stdout=log,
                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
     try:
+        # The API server first: the tasks the scheduler starts report to its execution API from their first second.
+        launch("api-server")
         access = wait_until("the API server did not answer", lambda: token(api, home), processes, logs)
+        launch("dag-processor")
+        launch("scheduler")
         wait_until(f"the DAG processor did not load {DAG_ID}",
                    lambda: request(f"{api}/api/v2/dags/{DAG_ID}", token=access), processes, logs)
         request(f"{api}/api/v2/dags/{DAG_ID}", {"is_paused": False}, token=access, method="PATCH")
