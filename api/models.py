@@ -101,11 +101,11 @@ class Performance(BaseModel):
     horizon: int
     evaluated_on: dt.date  # the session its horizon ended on
     holdings: int
-    portfolio_return: float
+    portfolio_return: float | None  # None: the allocation could not be priced (status 'unpriced' in the table)
     benchmark_return: float
-    excess_return: float
-    hit: bool
-    hit_rate: float  # running, per horizon
+    excess_return: float | None
+    hit: bool | None  # None: benchmark held (a tie) or unpriced
+    hit_rate: float | None  # running, per horizon; None before the track's first evaluated allocation
     cumulative_return: float
     cumulative_benchmark_return: float
     source: str

@@ -11,12 +11,17 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.performance import LOOKBACK_SESSIONS, realized_performance
+from trendfolio.analytics.performance import (
+    BENCHMARK_HELD,
+    LOOKBACK_SESSIONS,
+    TABLE,
+    UNPRICED,
+    realized_performance,
+    refresh_running_figures,
+)
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
-
-TABLE = PORTFOLIO_PERFORMANCE.name
 
 
 @asset(
@@ -38,7 +43,7 @@ def analytics_07_portfolio_performance(
     window = f"BETWEEN '{history_from}' AND '{end}'"
     allocations = read_sql(
         session, postgres.database_url,
-        f"SELECT session_date, horizon, ticker, weight, source FROM analytics_05_portfolio_allocation "
+        f"SELECT session_date, horizon, ticker, weight, method, source FROM analytics_05_portfolio_allocation "
         f"WHERE session_date {window}",
     )
     prices = read_sql(
@@ -51,22 +56,24 @@ def analytics_07_portfolio_performance(
         f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
     )
-    # The running figures continue from the last row stored before the range (one per horizon).
-    prior = read_sql(
-        session, postgres.database_url,
-        "SELECT DISTINCT ON (horizon) horizon, evaluations, hits, cumulative_return, cumulative_benchmark_return "
-        f"FROM {TABLE} WHERE evaluated_on < '{start}' ORDER BY horizon, evaluated_on DESC",
-    )
-    result = realized_performance(allocations, prices, benchmark, prior, start, end)
-    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end)
+    result = realized_performance(allocations, prices, benchmark, start, end)
+    # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
+    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end,
+                                 then=refresh_running_figures)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(
             f"SELECT horizon, hit_rate, cumulative_return - cumulative_benchmark_return FROM {TABLE} "
             "WHERE evaluated_on = %s ORDER BY horizon", (end,)).fetchall()
+        statuses = dict(conn.execute(
+            f"SELECT status, count(*) FROM {TABLE} WHERE evaluated_on BETWEEN %s AND %s GROUP BY status",
+            (start, end)).fetchall())
     return MaterializeResult(
         metadata={
             "rows_written": written,
+            "rows_by_status": statuses,
+            "benchmark_held": statuses.get(BENCHMARK_HELD, 0),
+            "unpriced": statuses.get(UNPRICED, 0),
             "spark_seconds": round(time.monotonic() - began, 2),
             **{f"hit_rate_{horizon}": hit_rate for horizon, hit_rate, _ in latest},
             **{f"cumulative_excess_{horizon}": excess for horizon, _, excess in latest},

@@ -15,6 +15,7 @@ from trendfolio.collect import (
     require_rows,
 )
 from trendfolio.ingest import ingest
+from trendfolio.sources import refused_by_source
 from trendfolio.tables import DAILY_ETF_OHLC
 from trendfolio.universe import ALL_ETFS, etf_role
 from trendfolio.validation import validate_ohlc
@@ -50,9 +51,10 @@ def collected_01_daily_etf_ohlc(
         fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, start, LOOKBACK_SESSIONS)
         before = previous_closes(conn, DAILY_ETF_OHLC.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end)
+    refused, unreadable = refused_by_source(source)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
-    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
+    report = ingest(DAILY_ETF_OHLC, rows, checked.rejected + refused, kafka=kafka, database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         require_rows(conn, DAILY_ETF_OHLC.name, wanted, source.name)
@@ -60,6 +62,7 @@ def collected_01_daily_etf_ohlc(
         checks = ohlc_check_results(conn, DAILY_ETF_OHLC.name, wanted, start, end)
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name, "fetched_from": fetch_from.isoformat(),
-                  "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value},
+                  "sessions": len(sessions), "tickers_missing": checks[0].metadata["tickers_missing"].value,
+                  "tickers_unreadable": unreadable},
         check_results=checks,
     )

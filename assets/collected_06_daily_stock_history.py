@@ -18,7 +18,7 @@ from trendfolio.collect import (
     require_rows,
 )
 from trendfolio.ingest import ingest
-from trendfolio.sources import OHLC_COLUMNS
+from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
 
@@ -60,13 +60,15 @@ def collected_06_daily_stock_history(
             if tickers else start
         before = previous_closes(conn, DAILY_STOCK_HISTORY.name, tickers, fetch_from)
     fetched = source.daily_ohlc(tickers, fetch_from, end) if tickers else pd.DataFrame(columns=OHLC_COLUMNS)
+    refused, unreadable = refused_by_source(source)
     checked = validate_ohlc(fetched, partition_date=end, universe=tickers, previous_close=before)
     # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (see held_price_windows).
     valid = checked.valid
     held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
                           for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
     rows = valid.loc[held_for].assign(source=source.name)
-    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected, kafka=kafka, database_url=postgres.database_url,
+    report = ingest(DAILY_STOCK_HISTORY, rows, checked.rejected + refused, kafka=kafka,
+                    database_url=postgres.database_url,
                     partition_date=end, source=source.name, run_id=context.run.run_id)
     with postgres.connect() as conn:
         require_rows(conn, DAILY_STOCK_HISTORY.name, wanted, source.name)
@@ -76,6 +78,7 @@ def collected_06_daily_stock_history(
     absent = sorted(set(tickers) - set(rows["ticker"]))
     return MaterializeResult(
         metadata={**report.metadata(), "source": source.name,
-                  "tickers": len(tickers), "fetched_from": fetch_from.isoformat(), "tickers_missing": absent},
+                  "tickers": len(tickers), "fetched_from": fetch_from.isoformat(), "tickers_missing": absent,
+                  "tickers_unreadable": unreadable},
         check_results=checks,
     )

@@ -35,10 +35,11 @@ class ConsumeReport:
 
 class KafkaResource(ConfigurableResource):
     """`bootstrap_servers` is host:port[,host:port…]. Topics are created with `topic_partitions` partitions and
-    named `<namespace>.<table>`; the consumer group of a table is `<namespace>.<table>.writer`."""
+    named `<namespace>.<table>`; the consumer group of a table is `<namespace>.<table>.writer`. An empty namespace
+    means the warehouse's own (`in_namespace`, trendfolio/warehouse.py: warehouse_namespace)."""
 
     bootstrap_servers: str
-    namespace: str = "trendfolio"
+    namespace: str = ""
     topic_partitions: int = 3
     replication_factor: int = 1
     consume_timeout_s: float = 120.0
@@ -48,6 +49,10 @@ class KafkaResource(ConfigurableResource):
     def setup_for_execution(self, context) -> None:
         """An unreachable broker fails the run at resource start, in one line, not in the middle of an asset."""
         check_broker(self.bootstrap_servers, self.operation_timeout_s)
+
+    def in_namespace(self, default: str) -> "KafkaResource":
+        """This resource, with `default` as its namespace unless one was configured."""
+        return self if self.namespace else self.model_copy(update={"namespace": default})
 
     def topic_for(self, table_name: str) -> str:
         return f"{self.namespace}.{table_name}"

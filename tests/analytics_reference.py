@@ -1,6 +1,7 @@
 """An independent reference for analytics_03, _05 and _07, written from the formulas in ARCHITECTURE.md with plain
-pandas/numpy (no code shared with the Spark path): prices as a date × ticker table, one session at a time, and the
-caps by iterative cap-and-redistribute instead of the closed form the Spark code uses."""
+pandas/numpy (no code shared with the Spark path): prices as a date × ticker table, one session at a time, the stock
+cap by iterative cap-and-redistribute instead of the closed form the Spark code uses, and the ETF cap's multipliers
+kept in dictionaries, one ETF at a time."""
 
 from __future__ import annotations
 
@@ -76,6 +77,49 @@ def capped_proportional(values: np.ndarray, cap: float) -> np.ndarray:
         capped |= over
 
 
+def both_caps(raw: dict[str, float], etfs: dict[str, list[str]], max_stock: float, max_etf: float,
+              tolerance: float = 1e-12) -> tuple[dict[str, float], str | None]:
+    """Weights ∝ raw under the stock cap and the ETF cap (an ETF's share: Σ weight / number of the stock's ETFs), as
+    ARCHITECTURE.md states them: the caps relaxed in order (stock cap to 1/n, ETF cap to 1/m, then the ETF cap to the
+    least the stocks can fill at the stock cap), then each ETF's multiplier (≤ 1) moved until every ETF is within
+    its cap and every ETF with a multiplier below 1 sits on it."""
+    tickers = list(raw)
+    notes = []
+    stock_cap = max_stock
+    if len(tickers) * max_stock < 1:
+        stock_cap = 1 / len(tickers)
+        notes.append(f"stock cap {max_stock:g} -> 1/{len(tickers)}")
+    names = sorted({e for t in tickers for e in etfs[t]})
+    etf_cap = max_etf
+    if len(names) * max_etf < 1:
+        etf_cap = 1 / len(names)
+        notes.append(f"etf cap {max_etf:g} -> 1/{len(names)}")
+    room = {e: sum(stock_cap / len(etfs[t]) for t in tickers if e in etfs[t]) for e in names}
+    if sum(min(etf_cap, r) for r in room.values()) < 1 - tolerance:
+        # Raise the cap by bisection until the ETFs can hold 100 %.
+        low, high = etf_cap, 1.0
+        for _ in range(200):
+            middle = (low + high) / 2
+            low, high = (middle, high) if sum(min(middle, r) for r in room.values()) < 1 else (low, middle)
+        notes.append(f"etf cap {etf_cap:.6g} -> {high:.6g} (the stocks cannot fill 100 % under it)")
+        etf_cap = high
+    multiplier = {e: 1.0 for e in names}
+    for _ in range(100_000):
+        values = np.array([raw[t] * sum(multiplier[e] for e in etfs[t]) / len(etfs[t]) for t in tickers])
+        weights = dict(zip(tickers, capped_proportional(values, stock_cap)))
+        if etf_cap >= 1:
+            break
+        share = {e: sum(weights[t] / len(etfs[t]) for t in tickers if e in etfs[t]) for e in names}
+        if all(share[e] <= etf_cap + tolerance and (multiplier[e] == 1 or abs(share[e] - etf_cap) <= tolerance)
+               for e in names):
+            break
+        for e in names:
+            multiplier[e] = min(1.0, multiplier[e] * etf_cap * (1 - share[e]) / (share[e] * (1 - etf_cap)))
+    else:
+        raise AssertionError(f"the ETF multipliers did not settle: {share}")
+    return weights, "; ".join(notes) or None
+
+
 def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.DataFrame, stock_closes: pd.DataFrame,
                spy_closes: pd.Series, max_stock: float = 0.10, max_etf: float = 0.50,
                min_eligible: int = 5) -> pd.DataFrame:
@@ -113,21 +157,21 @@ def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.Dat
             source_etfs=etf, method="fallback_trending_etfs", holdings_as_of=None) for etf in trending_etfs])
     stocks = pd.DataFrame(rows).set_index("ticker")
     stocks["raw"] = stocks["score"] / stocks["volatility"]
-    part = {(t, e): stocks.at[t, "raw"] / len(stocks.at[t, "etfs"]) for t in stocks.index for e in stocks.at[t, "etfs"]}
-    etf_raw = pd.Series(part).groupby(level=1).sum()
-    etf_share = pd.Series(capped_proportional(etf_raw.to_numpy(), max(max_etf, 1 / len(etf_raw))), etf_raw.index)
-    pre = pd.Series({t: sum(etf_share[e] * part[(t, e)] / etf_raw[e] for e in stocks.at[t, "etfs"])
-                     for t in stocks.index})
-    weights = capped_proportional(pre.to_numpy(), max(max_stock, 1 / len(pre)))
-    stocks["weight"] = pd.Series(weights, pre.index)
+    weights, note = both_caps(stocks["raw"].to_dict(), stocks["etfs"].to_dict(), max_stock, max_etf)
+    stocks["weight"] = pd.Series(weights)
+    stocks["constraint_note"] = note
     stocks["source_etfs"] = stocks["etfs"].map(",".join)
     stocks["method"] = "score_inv_vol_capped"
-    return stocks.reset_index()[["ticker", "weight", "score", "volatility", "source_etfs", "method", "holdings_as_of"]]
+    return stocks.reset_index()[["ticker", "weight", "score", "volatility", "source_etfs", "method", "holdings_as_of",
+                                 "constraint_note"]]
 
 
 def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY") -> pd.DataFrame:
-    """analytics_07 from every allocation (session_date, horizon, ticker, weight) whose horizon has elapsed in
-    `closes` (sessions × tickers); running figures from the first allocation on."""
+    """analytics_07 from every allocation (session_date, horizon, ticker, weight, method) whose horizon has elapsed in
+    `closes` (sessions × tickers, SPY's calendar): every such allocation has a row; one with a holding unpriced at
+    either end is `unpriced`, a `fallback_benchmark` one `benchmark_held`. Running figures per horizon over a track
+    of consecutive sessions (a session whose previous session has no row of the horizon starts a new one): evaluations
+    and hits over `evaluated` rows only, curves over all but `unpriced` ones."""
     sessions = list(closes.index)
     position = {day: i for i, day in enumerate(sessions)}
     rows = []
@@ -136,21 +180,101 @@ def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY
         if i >= len(sessions):
             continue
         exit_day = sessions[i]
-        entry, exit_ = closes.loc[day, held["ticker"]].to_numpy(), closes.loc[exit_day, held["ticker"]].to_numpy()
-        if np.isnan(entry).any() or np.isnan(exit_).any():
-            continue
-        portfolio = float(np.sum(held["weight"].to_numpy() * (exit_ / entry - 1)))
+        tickers = list(held["ticker"])
+        entry, exit_ = closes.loc[day, tickers].to_numpy(), closes.loc[exit_day, tickers].to_numpy()
+        missing = sorted(t for t, a, b in zip(tickers, entry, exit_) if np.isnan(a) or np.isnan(b))
         bench = closes.at[exit_day, spy] / closes.at[day, spy] - 1
-        rows.append(dict(evaluated_on=exit_day, session_date=day, horizon=horizon, holdings=len(held),
-                         portfolio_return=portfolio, benchmark_return=bench, excess_return=portfolio - bench))
+        if missing:
+            status, portfolio = "unpriced", math.nan
+        else:
+            status = "benchmark_held" if (held["method"] == "fallback_benchmark").any() else "evaluated"
+            portfolio = float(np.sum(held["weight"].to_numpy() * (exit_ / entry - 1)))
+        rows.append(dict(evaluated_on=exit_day, session_date=day, horizon=horizon, holdings=len(held), status=status,
+                         unpriced_tickers=",".join(missing) or None, portfolio_return=portfolio,
+                         benchmark_return=bench, excess_return=portfolio - bench))
     frame = pd.DataFrame(rows).sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
-    frame["hit"] = frame["excess_return"] > 0
-    by_horizon = frame.groupby("horizon")
-    frame["evaluations"] = by_horizon.cumcount() + 1
-    frame["hits"] = by_horizon["hit"].cumsum()
-    frame["hit_rate"] = frame["hits"] / frame["evaluations"]
-    for column, source in (("cumulative_return", "portfolio_return"), ("cumulative_benchmark_return",
-                                                                        "benchmark_return")):
-        growth = np.log1p(frame[source]) / frame["horizon"]
-        frame[column] = np.exp(growth.groupby(frame["horizon"]).cumsum()) - 1
-    return frame
+    frame["hit"] = np.where(frame["status"] == "evaluated", frame["excess_return"] > 0, None)
+    running = []
+    for _, one in frame.groupby("horizon", sort=True):
+        evaluations = hits = held_count = unpriced = 0
+        growth = bench_growth = 0.0
+        previous = None
+        for row in one.itertuples():
+            if previous is None or position[row.evaluated_on] != position[previous] + 1:
+                evaluations = hits = held_count = unpriced = 0
+                growth = bench_growth = 0.0
+                track_start = row.evaluated_on
+            previous = row.evaluated_on
+            evaluations += row.status == "evaluated"
+            hits += row.status == "evaluated" and bool(row.hit)
+            held_count += row.status == "benchmark_held"
+            unpriced += row.status == "unpriced"
+            if row.status != "unpriced":
+                growth += math.log1p(row.portfolio_return) / row.horizon
+                bench_growth += math.log1p(row.benchmark_return) / row.horizon
+            running.append(dict(evaluations=evaluations, hits=hits, benchmark_held=held_count, unpriced=unpriced,
+                                hit_rate=hits / evaluations if evaluations else math.nan,
+                                cumulative_return=math.expm1(growth), cumulative_benchmark_return=math.expm1(bench_growth),
+                                track_start=track_start))
+    return pd.concat([frame, pd.DataFrame(running)], axis=1)
+
+
+def baselines(evaluated: pd.DataFrame, allocations: pd.DataFrame, trends: dict, closes: pd.DataFrame,
+              sectors: tuple[str, ...], cost: float = 0.001) -> pd.DataFrame:
+    """analytics_08 from the rows of `performance` (evaluated_on, session_date, horizon, portfolio_return,
+    benchmark_return), the allocations (session_date, horizon, ticker, weight, method), each session's analytics_03
+    frame and the closes: one session and horizon at a time, running figures by cumulative loops."""
+    sessions = list(closes.index)
+    rows = []
+    for record in evaluated.sort_values(["horizon", "evaluated_on"]).itertuples(index=False):
+        day, exit_day, h = record.session_date, record.evaluated_on, record.horizon
+        held = allocations[(allocations.session_date == day) & (allocations.horizon == h)]
+        method = held["method"].iloc[0]
+
+        def ret(ticker):
+            return closes.at[exit_day, ticker] / closes.at[day, ticker] - 1
+
+        trend = trends[day]
+        chosen = sorted(trend.index[trend["is_trending"]])
+        trending_return = float(np.mean([ret(t) for t in chosen])) if chosen else record.benchmark_return
+        sector_return = float(np.mean([ret(t) for t in sectors]))
+        i = sessions.index(day)
+        previous = allocations[(allocations.session_date == sessions[i - 1]) & (allocations.horizon == h)] \
+            if i > 0 else allocations.iloc[0:0]
+        if previous.empty:
+            turnover = math.nan
+        else:
+            now, before = held.set_index("ticker")["weight"], previous.set_index("ticker")["weight"]
+            tickers = now.index.union(before.index)
+            turnover = float((now.reindex(tickers, fill_value=0) - before.reindex(tickers, fill_value=0)).abs().sum()
+                             / 2)
+        rows.append(dict(
+            evaluated_on=exit_day, session_date=day, horizon=h, method=method, portfolio_return=record.portfolio_return,
+            trending_etfs_return=trending_return, sector_etfs_return=sector_return, spy_return=record.benchmark_return,
+            turnover=turnover, net_return=record.portfolio_return - cost * (0 if math.isnan(turnover) else turnover)))
+    frame = pd.DataFrame(rows)
+    for name in ("trending_etfs", "sector_etfs", "spy"):
+        frame[f"excess_vs_{name}"] = frame["portfolio_return"] - frame[f"{name}_return"]
+    out = []
+    for h, group in frame.groupby("horizon"):
+        group = group.reset_index(drop=True)
+        growth = {c: 1.0 for c in ("portfolio_return", "net_return", "trending_etfs_return", "sector_etfs_return",
+                                   "spy_return")}
+        hits = {name: 0 for name in ("trending_etfs", "sector_etfs", "spy")}
+        peak, worst, rates = 1.0, 0.0, []
+        for k, row in group.iterrows():
+            for column in growth:
+                growth[column] *= (1 + row[column]) ** (1 / h)
+            for name in hits:
+                hits[name] += row[f"excess_vs_{name}"] > 0
+            peak = max(peak, growth["portfolio_return"])
+            worst = min(worst, growth["portfolio_return"] / peak - 1)
+            rates.append((1 + row["portfolio_return"]) ** (1 / h) - 1)
+            out.append(dict(
+                row, evaluations=k + 1, **{f"hit_rate_vs_{n}": hits[n] / (k + 1) for n in hits},
+                cumulative_return=growth["portfolio_return"] - 1, cumulative_net_return=growth["net_return"] - 1,
+                cumulative_trending_etfs_return=growth["trending_etfs_return"] - 1,
+                cumulative_sector_etfs_return=growth["sector_etfs_return"] - 1,
+                cumulative_spy_return=growth["spy_return"] - 1, max_drawdown=worst,
+                annualized_volatility=float(np.std(rates, ddof=1) * math.sqrt(252)) if len(rates) > 1 else math.nan))
+    return pd.DataFrame(out)

@@ -31,11 +31,17 @@ def read_marketdata(root: Path, first: dt.date, last: dt.date) -> MarketData:
         frame["ticker"] = ticker
         frame["etf_role"] = "sector" if ticker in SECTORS else "benchmark"
         etfs.append(frame)
-    stocks = []
-    for path in sorted((root / "guydekowski_market-lab").glob("*.csv")):
-        frame = pd.read_csv(path)
-        frame["ticker"] = path.stem.replace("_", ".")  # BRK_B.csv holds BRK.B, as the holdings lists name it
-        stocks.append(frame.rename(columns={"date": "trade_date"}))
+    stocks, seen = [], set()
+    # The stock folders in the replay's order (no ticker is in two of them); FB is META's file under its old name.
+    for folder in ("guydekowski_market-lab", "dieperdev_yfinance-stock-data", "Nooblet25_StockTrendAI-2"):
+        for path in sorted((root / folder).glob("*.csv")):
+            frame = pd.read_csv(path).rename(columns=str.lower).rename(columns={"date": "trade_date"})
+            frame["adj_close"] = frame["adj close"] if "adj close" in frame else frame["close"]
+            for ticker in [path.stem.replace("_", ".")] + (["FB"] if path.stem == "META" else []):
+                if ticker not in seen:  # BRK_B.csv holds BRK.B, as the holdings lists name it
+                    seen.add(ticker)
+                    stocks.append(frame.assign(ticker=ticker)[
+                        ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]])
     holdings = []
     for ticker in ETFS:
         wide = pd.read_csv(root / "jmaslek_etf_scraper" / f"{ticker}.csv", index_col=0).drop(columns="SUM")
@@ -48,9 +54,10 @@ def read_marketdata(root: Path, first: dt.date, last: dt.date) -> MarketData:
         holdings.append(long[["etf_ticker", "as_of_date", "holding_ticker", "weight"]])
 
     def window(frame: pd.DataFrame) -> pd.DataFrame:
-        frame["trade_date"] = pd.to_datetime(frame["trade_date"]).dt.date
+        frame["trade_date"] = pd.to_datetime(frame["trade_date"].str[:10]).dt.date
         frame = frame[(frame["trade_date"] >= first) & (frame["trade_date"] <= last)].copy()
-        frame["adj_close"] = frame["close"]  # both sources are already split- and dividend-adjusted
+        if "adj_close" not in frame:
+            frame["adj_close"] = frame["close"]  # phainia's ETF prices are split- and dividend-adjusted
         frame["volume"] = frame["volume"].astype("int64")
         return frame.reset_index(drop=True)
 

@@ -205,6 +205,7 @@ def test_a_session_runs_the_dagster_job_and_fills_the_tables(dagster_services, a
     assert set(metadata) == {asset.key.to_user_string() for asset in ALL_ASSETS}
     # A fresh warehouse has no portfolio whose horizon has ended yet: realized performance writes nothing.
     assert metadata.pop("analytics_07_portfolio_performance")["rows_written"].value == 0
+    assert metadata.pop("analytics_08_portfolio_baselines")["rows_written"].value == 0  # nor the baselines
     # What a user reads on each materialization in the Dagster UI.
     for asset, values in metadata.items():
         assert values["rows_written"].value > 0, asset

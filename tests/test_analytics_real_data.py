@@ -16,6 +16,7 @@ from assets import ALL_ASSETS
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
 from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allocation
 from assets.analytics_07_portfolio_performance import analytics_07_portfolio_performance
+from assets.analytics_08_portfolio_baselines import analytics_08_portfolio_baselines
 import analytics_reference as reference
 from marketdata_loader import ETFS, SECTORS, load, read_marketdata
 from trendfolio import calendar
@@ -29,10 +30,11 @@ RUN_END = RUN_SESSIONS[-1]
 DATA_FROM = calendar.previous_sessions(RUN_START, 80)[0]
 LATER_UNTIL = calendar.sessions_between(RUN_END, dt.date(2022, 3, 1))[30]
 CHECK_DATES = (RUN_SESSIONS[0], RUN_SESSIONS[29], RUN_END)
-# Smaller caps than the defaults would be infeasible with the ~30 stocks that have prices; these let caps bind.
-ALLOCATION_CONFIG = {"max_stock_weight": 0.25, "max_etf_weight": 0.5, "min_eligible": 3}
+# The default rule: with ~150 priced stocks, both caps bind on real data.
+ALLOCATION_CONFIG = {"max_stock_weight": 0.10, "max_etf_weight": 0.5, "min_eligible": 5}
 REL = dict(rel=1e-9, abs=1e-15)
-ANALYTICS = [analytics_03_trending_etfs, analytics_05_portfolio_allocation, analytics_07_portfolio_performance]
+ANALYTICS = [analytics_03_trending_etfs, analytics_05_portfolio_allocation, analytics_07_portfolio_performance,
+             analytics_08_portfolio_baselines]
 
 
 def run(resources, start: dt.date, end: dt.date, selection=ANALYTICS):
@@ -70,7 +72,8 @@ def pipeline(market, module_warehouse, module_resources):
     load(module_warehouse.database_url, until_end)
     result = run(module_resources, RUN_START, RUN_END)
     return result, {name: table(module_warehouse, name) for name in (
-        "analytics_03_trending_etfs", "analytics_05_portfolio_allocation", "analytics_07_portfolio_performance")}
+        "analytics_03_trending_etfs", "analytics_05_portfolio_allocation", "analytics_07_portfolio_performance",
+        "analytics_08_portfolio_baselines")}
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +136,9 @@ def test_allocation_matches_the_reference_on_every_session(pipeline, expected):
                     assert got.at[ticker, column] == pytest.approx(want.at[ticker, column], **REL), (day, h, ticker)
             assert got.at[ticker, "source_etfs"] == want.at[ticker, "source_etfs"]
             assert got.at[ticker, "method"] == want.at[ticker, "method"]
+            note = want.at[ticker, "constraint_note"] if "constraint_note" in want.columns else None
+            assert (got.at[ticker, "constraint_note"] == note) if isinstance(note, str) else pd.isna(
+                got.at[ticker, "constraint_note"]), (day, h, ticker)
             assert got.at[ticker, "prices_as_of"] == day
             holdings_as_of = want.at[ticker, "holdings_as_of"]
             assert (got.at[ticker, "holdings_as_of"] == holdings_as_of) if holdings_as_of else pd.isna(
@@ -142,6 +148,19 @@ def test_allocation_matches_the_reference_on_every_session(pipeline, expected):
     assert methods.get("score_inv_vol_capped", 0) >= 3, methods  # stock portfolios on at least three sessions
     stock_rows = stored[stored.method == "score_inv_vol_capped"]
     assert (stock_rows.weight >= ALLOCATION_CONFIG["max_stock_weight"] - 1e-12).any(), "a cap should bind"
+    # Where the caps are feasible (no note), no stock is above its cap and no ETF's share above its cap.
+    etf_bound = 0
+    for key, held in stock_rows.groupby(["session_date", "horizon"]):
+        if held.constraint_note.notna().any():
+            continue
+        assert held.weight.max() <= ALLOCATION_CONFIG["max_stock_weight"] + 1e-9, key
+        shares: dict[str, float] = {}
+        for weight, etfs in zip(held.weight, held.source_etfs.str.split(",")):
+            for etf in etfs:
+                shares[etf] = shares.get(etf, 0.0) + weight / len(etfs)
+        assert max(shares.values()) <= ALLOCATION_CONFIG["max_etf_weight"] + 1e-9, (key, shares)
+        etf_bound += max(shares.values()) >= ALLOCATION_CONFIG["max_etf_weight"] - 1e-9
+    assert etf_bound >= 1, "the ETF cap should bind on some real portfolio"
     assert (stock_rows.holdings_as_of <= stock_rows.session_date).all()
     for day in CHECK_DATES:
         assert len(stored[stored.session_date == day]) > 0
@@ -151,18 +170,60 @@ def test_realized_performance_matches_the_reference(pipeline, expected):
     _, tables = pipeline
     stored = tables["analytics_07_portfolio_performance"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
     _, allocations, closes = expected
-    want = reference.performance(allocations[["session_date", "horizon", "ticker", "weight"]],
+    want = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
                                  closes.loc[:RUN_END])
     for h in (5, 10, 20):
         assert (stored.horizon == h).sum() == len(RUN_SESSIONS) - h  # every allocation whose horizon has elapsed
     assert len(stored) == len(want)
-    for column in ("evaluated_on", "session_date", "horizon", "holdings", "hit", "evaluations", "hits"):
+    for column in ("evaluated_on", "session_date", "horizon", "holdings", "status", "evaluations", "hits",
+                   "benchmark_held", "unpriced", "track_start"):
         assert list(stored[column]) == list(want[column]), column
+    assert [None if pd.isna(v) else bool(v) for v in stored.hit] == [None if v is None else bool(v) for v in want.hit]
+    assert [None if pd.isna(v) else v for v in stored.unpriced_tickers] == list(want.unpriced_tickers)
     for column in ("portfolio_return", "benchmark_return", "excess_return", "hit_rate", "cumulative_return",
                    "cumulative_benchmark_return"):
         for got, wanted in zip(stored[column], want[column]):
-            assert got == pytest.approx(wanted, **REL), column
+            assert (pd.isna(got) and pd.isna(wanted)) or got == pytest.approx(wanted, **REL), column
+    assert set(stored.track_start) == {stored.evaluated_on[stored.horizon == h].min() for h in (5, 10, 20)}
     assert 0 < stored.hit_rate.iloc[-1] < 1
+
+
+def test_baselines_match_the_reference(pipeline, expected):
+    _, tables = pipeline
+    stored = tables["analytics_08_portfolio_baselines"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
+    trends, allocations, closes = expected
+    performance = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
+                                        closes.loc[:RUN_END])
+    performance = performance[performance.status != "unpriced"]  # no return to compare
+    want = reference.baselines(performance, allocations, trends, closes, SECTORS)
+    priced = tables["analytics_07_portfolio_performance"].status != "unpriced"
+    assert len(stored) == len(want) == priced.sum()
+    for column in ("evaluated_on", "session_date", "horizon", "method", "evaluations"):
+        assert list(stored[column]) == list(want[column]), column
+    for column in ("portfolio_return", "trending_etfs_return", "sector_etfs_return", "spy_return", "turnover",
+                   "net_return", "excess_vs_trending_etfs", "excess_vs_sector_etfs", "excess_vs_spy",
+                   "hit_rate_vs_trending_etfs", "hit_rate_vs_sector_etfs", "hit_rate_vs_spy", "cumulative_return",
+                   "cumulative_net_return", "cumulative_trending_etfs_return", "cumulative_sector_etfs_return",
+                   "cumulative_spy_return", "max_drawdown", "annualized_volatility"):
+        for key, got, wanted in zip(zip(stored.evaluated_on, stored.horizon), stored[column], want[column]):
+            if pd.isna(wanted):
+                assert pd.isna(got), (column, key)
+            else:
+                assert got == pytest.approx(wanted, **REL), (column, key)
+    assert stored.turnover.notna().sum() > len(stored) / 2 and (stored.turnover.dropna() > 0).any()
+    assert (stored.net_return <= stored.portfolio_return).all()
+
+
+def test_baselines_do_not_depend_on_the_order_ranges_run_in(pipeline, module_warehouse, module_resources):
+    """The second half first, then the first half: every running figure ends as in the one-range run."""
+    _, tables = pipeline
+    module_warehouse.query("DELETE FROM analytics_08_portfolio_baselines RETURNING 1")
+    middle = RUN_SESSIONS[30]
+    run(module_resources, middle, RUN_END, selection=[analytics_08_portfolio_baselines])
+    run(module_resources, RUN_START, calendar.previous_sessions(middle, 2)[0],
+        selection=[analytics_08_portfolio_baselines])
+    pd.testing.assert_frame_equal(table(module_warehouse, "analytics_08_portfolio_baselines"),
+                                  tables["analytics_08_portfolio_baselines"], rtol=1e-12)
 
 
 def test_a_nightly_run_continues_the_running_figures(pipeline, module_warehouse, module_resources):

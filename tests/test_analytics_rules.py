@@ -3,9 +3,11 @@
 import datetime as dt
 import math
 
+import numpy as np
 import pytest
 
-from trendfolio.analytics.allocation import AllocationRule, allocate, water_fill
+import analytics_reference as reference
+from trendfolio.analytics.allocation import AllocationRule, allocate, capped_weights, water_fill
 from trendfolio.analytics.trending import TrendRule, trend_metrics
 
 pytestmark = pytest.mark.integration
@@ -75,17 +77,50 @@ def test_no_sector_passes_the_filter_so_the_benchmark_is_held(spark):
         (h, "SPY", 1.0, "fallback_benchmark") for h in (5, 10, 20)]
 
 
-def test_water_fill_caps_the_largest_and_redistributes(spark):
-    from pyspark.sql import functions as F
-
-    frame = spark.createDataFrame([("g", t, v) for t, v in (("A", 4.0), ("B", 3.0), ("C", 2.0), ("D", 1.0),
-                                                           ("E", 1.0))], "g string, t string, v double")
-    filled = {r.t: r.filled for r in water_fill(frame, ["g"], "t", "v", F.lit(0.3)).collect()}
+def test_water_fill_caps_the_largest_and_redistributes():
+    values = np.array([4.0, 3.0, 2.0, 1.0, 1.0])
     # Normalized 4/11, 3/11 > 0.3 → both capped; 0.4 left over C, D, E in proportion 2:1:1.
-    assert filled == pytest.approx({"A": 0.3, "B": 0.3, "C": 0.2, "D": 0.1, "E": 0.1}, rel=1e-14)
+    assert water_fill(values, 0.3) == pytest.approx([0.3, 0.3, 0.2, 0.1, 0.1], rel=1e-14)
     # No binding cap: plain normalization.
-    filled = {r.t: r.filled for r in water_fill(frame, ["g"], "t", "v", F.lit(1.0)).collect()}
-    assert filled == pytest.approx({"A": 4 / 11, "B": 3 / 11, "C": 2 / 11, "D": 1 / 11, "E": 1 / 11}, rel=1e-14)
+    assert water_fill(values, 1.0) == pytest.approx(values / 11, rel=1e-14)
+
+
+def etf_shares(weights, etfs) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for weight, held in zip(weights, etfs):
+        for etf in held:
+            shares[etf] = shares.get(etf, 0.0) + weight / len(held)
+    return shares
+
+
+def test_both_caps_hold_exactly_when_one_etf_dominates():
+    # The synthetic market's case: one ETF's stocks have most of the raw weight (XLRE reached 81 % against 50 %).
+    raw = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    etfs = [["XLRE"]] * 5 + [["XLU"]] * 5 + [["XLE"]] * 4
+    weights, note = capped_weights(raw, etfs, 0.10, 0.50)
+    assert note is None and weights.sum() == pytest.approx(1, abs=1e-12)
+    assert weights.max() <= 0.10 + 1e-12
+    shares = etf_shares(weights, etfs)
+    assert shares["XLRE"] == pytest.approx(0.5, abs=1e-12) and max(shares.values()) <= 0.5 + 1e-12
+    # XLRE's five stocks all sit at the 10 % cap; the other ETFs' stocks keep their raw proportions.
+    assert weights[:5] == pytest.approx([0.1] * 5, abs=1e-12)
+    assert weights[5:] / raw[5:] == pytest.approx([weights[5] / raw[5]] * 9, rel=1e-12)
+    reference_weights, reference_note = reference.both_caps(dict(zip("ABCDEFGHIJKLMN", raw)),
+                                                            dict(zip("ABCDEFGHIJKLMN", etfs)), 0.10, 0.50)
+    assert list(reference_weights.values()) == pytest.approx(weights, abs=1e-12) and reference_note is None
+
+
+def test_infeasible_caps_relax_in_the_documented_order_and_say_so():
+    # 12 stocks, 8 of them XLE's: at 10 % per stock the other ETF holds at most 40 %, so XLE must hold 60 %.
+    raw = np.linspace(1, 2, 12)
+    etfs = [["XLE"]] * 8 + [["XLK"]] * 4
+    weights, note = capped_weights(raw, etfs, 0.10, 0.50)
+    assert note == "etf cap 0.5 -> 0.6 (the stocks cannot fill 100 % under it)"
+    assert etf_shares(weights, etfs) == pytest.approx({"XLE": 0.6, "XLK": 0.4}, abs=1e-12)
+    assert weights.max() <= 0.1 + 1e-12 and weights.sum() == pytest.approx(1, abs=1e-12)
+    # Four stocks: 10 % is infeasible, 1/4 each; one ETF alone: its cap is 100 %.
+    weights, note = capped_weights(np.array([4.0, 3.0, 2.0, 1.0]), [["XLK"]] * 4, 0.10, 0.50)
+    assert note == "stock cap 0.1 -> 1/4; etf cap 0.5 -> 1/1" and weights == pytest.approx([0.25] * 4, abs=1e-15)
 
 
 STOCK_DAYS = DAYS[-21:]  # 21 prices: 20 log returns for the volatility
@@ -117,45 +152,32 @@ def test_allocation_shared_stock_etf_cap_stock_cap_and_fallback(spark):
         "session_date date, ticker string, is_trending boolean, excess_5 double, excess_10 double, "
         "excess_20 double, vol_20 double, source string")
 
-    def expected(h: int, max_stock: float, max_etf: float) -> dict[str, float]:
-        """The ARCHITECTURE.md scheme by hand: raw = score/vol, ETF shares capped, then stock weights capped."""
-        vol = {t: s * math.sqrt(20 / 19) * math.sqrt(252) for t, (_, s) in stocks.items()}
-        ret = {t: closes[t][-1] / closes[t][-1 - h] - 1 for t in stocks}
-        raw = {t: ret[t] / vol[t] / vol[t] for t in stocks}
-        parts = {"XLK": {"AAA": raw["AAA"], "BBB": raw["BBB"], "SHR": raw["SHR"] / 2},
-                 "XLF": {"SHR": raw["SHR"] / 2, "CCC": raw["CCC"], "DDD": raw["DDD"]}}
-        totals = {e: sum(p.values()) for e, p in parts.items()}
-        share = {e: v / sum(totals.values()) for e, v in totals.items()}
-        # The ETF cap binds (XLF would get about 60 %): it is cut to the cap, XLK gets the rest.
-        assert share["XLF"] > max_etf
-        share = {"XLF": max_etf, "XLK": 1 - max_etf}
-        pre = {t: sum(share[e] * p[t] / totals[e] for e, p in parts.items() if t in p) for t in stocks}
-        weights, capped = dict(pre), set()
-        while True:  # cap-and-redistribute
-            free = {t: pre[t] for t in stocks if t not in capped}
-            budget = 1 - max_stock * len(capped)
-            weights = {t: max_stock if t in capped else pre[t] * budget / sum(free.values()) for t in stocks}
-            over = {t for t in free if weights[t] > max_stock}
-            if not over:
-                return weights
-            capped |= over
+    vol = {t: s * math.sqrt(20 / 19) * math.sqrt(252) for t, (_, s) in stocks.items()}
+    held_by = {"AAA": ["XLK"], "BBB": ["XLK"], "SHR": ["XLF", "XLK"], "CCC": ["XLF"], "DDD": ["XLF"]}
 
-    rule = AllocationRule(max_stock_weight=0.3, max_etf_weight=0.55, min_eligible=5)
+    def raw(h: int) -> dict[str, float]:
+        return {t: (closes[t][-1] / closes[t][-1 - h] - 1) / vol[t] / vol[t] for t in stocks}
+
+    rule = AllocationRule(max_stock_weight=0.35, max_etf_weight=0.5, min_eligible=5)
     rows = allocate(trending, holdings, prices, benchmark, D, D, rule).collect()
     by = {(r.horizon, r.ticker): r for r in rows}
     assert {t for (_, t) in by} == set(stocks)  # EEE (no prices) and ZZZ (fetched after D) are out
     for h in (5, 10, 20):
-        want = expected(h, 0.3, 0.55)
         got = {t: by[(h, t)].weight for t in stocks}
-        assert got == pytest.approx(want, rel=1e-12), h
         assert sum(got.values()) == pytest.approx(1, abs=1e-12)
-        assert max(got.values()) <= 0.3 + 1e-15
+        assert max(got.values()) <= 0.35 + 1e-12
+        # XLF would get about 60 % by raw weight: it sits exactly on its 50 % cap (SHR counts half to each ETF).
+        shares = etf_shares([got[t] for t in stocks], [held_by[t] for t in stocks])
+        assert shares["XLF"] == pytest.approx(0.5, abs=1e-12) and shares["XLK"] == pytest.approx(0.5, abs=1e-12)
+        want, note = reference.both_caps(raw(h), held_by, 0.35, 0.5)
+        assert got == pytest.approx(want, abs=1e-12), h
+        assert note is None and by[(h, "AAA")].constraint_note is None
     assert by[(10, "SHR")].source_etfs == "XLF,XLK" and by[(10, "AAA")].source_etfs == "XLK"
     assert by[(10, "SHR")].holdings_as_of == D - dt.timedelta(days=1)  # the later of its two lists
     assert by[(10, "AAA")].method == "score_inv_vol_capped" and by[(10, "AAA")].prices_as_of == D
-    # DDD's 10-session return is exp(0.02) - 1 (an even lag cancels the swing); its weight binds the 30 % cap.
+    # DDD's 10-session return is exp(0.02) - 1 (an even lag cancels the swing); on h = 5 its weight binds the 35 % cap.
     assert by[(10, "DDD")].score == pytest.approx((math.exp(0.02) - 1) / (0.005 * math.sqrt(20 / 19 * 252)), rel=1e-12)
-    assert by[(10, "DDD")].weight == pytest.approx(0.3, rel=1e-15)
+    assert by[(5, "DDD")].weight == pytest.approx(0.35, rel=1e-15)
 
     # A sixth eligible stock is required: the trending ETFs themselves, equally weighted, with their own score.
     rows = allocate(trending, holdings, prices, benchmark, D, D, AllocationRule(min_eligible=6)).collect()
@@ -163,3 +185,44 @@ def test_allocation_shared_stock_etf_cap_stock_cap_and_fallback(spark):
         (h, t, 0.5, "fallback_trending_etfs") for h in (5, 10, 20) for t in ("XLF", "XLK")]
     xlf_20 = next(r for r in rows if r.ticker == "XLF" and r.horizon == 20)
     assert xlf_20.score == pytest.approx(0.04 / 0.1, rel=1e-15) and xlf_20.source_etfs == "XLF"
+
+
+def test_no_etf_and_no_stock_above_its_cap_on_synthetic_data(spark):
+    """The synthetic market around 2024-04-30, where XLRE once took 81 % of an h5 portfolio against its 50 % cap."""
+    from trendfolio import calendar
+    from trendfolio.analytics.trending import LOOKBACK_SESSIONS as ETF_LOOKBACK
+    from trendfolio.sources.synthetic import SECTOR_HOLDINGS, SyntheticSource
+    from trendfolio.universe import ALL_ETFS, etf_role
+
+    sessions = calendar.sessions_between(dt.date(2024, 4, 15), dt.date(2024, 5, 10))
+    first = calendar.previous_sessions(sessions[0], ETF_LOOKBACK + 1)[0]
+    source = SyntheticSource()
+    etfs = source.daily_ohlc(list(ALL_ETFS), first, sessions[-1]).assign(source="synthetic")
+    etfs["etf_role"] = etfs["ticker"].map(etf_role)
+    stocks = source.daily_ohlc(sorted({s for held in SECTOR_HOLDINGS.values() for s in held}), first, sessions[-1])
+    holdings = [(etf, sessions[0], stock) for etf, held in SECTOR_HOLDINGS.items() for stock in held]
+    price_schema = "ticker string, trade_date date, adj_close double"
+    trending = trend_metrics(spark.createDataFrame(
+        etfs[["ticker", "trade_date", "etf_role", "adj_close", "source"]],
+        "ticker string, trade_date date, etf_role string, adj_close double, source string"), sessions[0], sessions[-1])
+    rows = allocate(
+        trending, spark.createDataFrame(holdings, "etf_ticker string, as_of_date date, holding_ticker string"),
+        spark.createDataFrame(stocks[["ticker", "trade_date", "adj_close"]], price_schema),
+        spark.createDataFrame(etfs.loc[etfs.ticker == "SPY", ["ticker", "trade_date", "adj_close"]], price_schema),
+        sessions[0], sessions[-1]).collect()
+    portfolios: dict = {}
+    for row in rows:
+        portfolios.setdefault((row.session_date, row.horizon), []).append(row)
+    weighted = {key: held for key, held in portfolios.items() if held[0].method == "score_inv_vol_capped"}
+    assert len(weighted) >= 10, "the synthetic market should have stock portfolios in these weeks"
+    feasible = 0
+    for key, held in weighted.items():
+        weights = [row.weight for row in held]
+        assert sum(weights) == pytest.approx(1, abs=1e-9), key
+        if held[0].constraint_note is None:
+            feasible += 1
+            assert max(weights) <= 0.10 + 1e-9, key
+            assert max(etf_shares(weights, [row.source_etfs.split(",") for row in held]).values()) <= 0.5 + 1e-9, key
+        else:  # relaxed: the note says to what, and the relaxed caps hold
+            assert "cap" in held[0].constraint_note
+    assert feasible >= len(weighted) // 2

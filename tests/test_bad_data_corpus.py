@@ -17,7 +17,9 @@ from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from resources import MarketDataResource
 from trendfolio import calendar
+from trendfolio.batches import encode_batch, to_arrow
 from trendfolio.sources.synthetic import SyntheticSource
+from trendfolio.tables import DAILY_ETF_OHLC, DAILY_STOCK_HISTORY, ETF_HOLDINGS
 from trendfolio.universe import ALL_ETFS
 
 pytestmark = pytest.mark.integration
@@ -95,26 +97,32 @@ class CorruptedMarketResource(MarketDataResource):
         return CorruptedMarket(seed=self.synthetic_seed)
 
 
-def envelope(row: dict) -> bytes:
-    return json.dumps({"partition_date": SESSION.isoformat(), "run_id": "hand-made", "row": row}).encode()
+def batch(rows: list[dict], run_id: str = "hand-made", table=DAILY_ETF_OHLC, schema_table=DAILY_ETF_OHLC) -> bytes:
+    frame = pd.DataFrame(rows).assign(trade_date=lambda f: f.trade_date.map(dt.date.fromisoformat))
+    return encode_batch(table, to_arrow(schema_table, frame), SESSION, run_id, "hand-made")
 
 
 GOOD_ROW = {"ticker": "SPY", "trade_date": DAY.isoformat(), "etf_role": "benchmark", "open": 10.0, "high": 11.0,
             "low": 9.0, "close": 10.5, "adj_close": 10.5, "volume": 100, "source": "synthetic"}
+OLD_FORMAT = json.dumps({"partition_date": SESSION.isoformat(), "run_id": "x", "row": GOOD_ROW}).encode()
+INTACT = batch([GOOD_ROW])
 BAD_MESSAGES = [  # (key, value, rule): produced as raw bytes before the collection run
     (b"SPY", b"\xff\x00not json{", "malformed_message"),  # not UTF-8, and a NUL PostgreSQL text cannot hold
-    (b"SPY", json.dumps([1, 2, 3]).encode(), "malformed_message"),  # JSON, not an envelope
-    (b"QQQ", envelope({k: v for k, v in GOOD_ROW.items() if k != "close"}), "malformed_message"),  # missing field
-    (b"DIA", envelope({**GOOD_ROW, "volume": "lots"}), "malformed_message"),  # wrong type
-    (b"IWM", envelope({**GOOD_ROW, "trade_date": 20261124}), "malformed_message"),  # date as a number
-    (b"XLK", json.dumps({"run_id": "x", "row": GOOD_ROW}).encode(), "malformed_message"),  # no partition date
-    (b"XLB", envelope({**GOOD_ROW, "ticker": "XLB", "high": 8.0}), "high_below_open_close"),  # rules hold here too
+    (b"SPY", json.dumps([1, 2, 3]).encode(), "malformed_message"),  # JSON, not a batch
+    (b"QQQ", OLD_FORMAT, "malformed_message"),  # one JSON row per message: the format before batches
+    (b"DIA", INTACT[:-10], "malformed_message"),  # cut short: the checksum does not match
+    (b"IWM", INTACT.replace(b"TFB1", b"TFB9", 1), "malformed_message"),  # another format
+    (b"XLK", batch([GOOD_ROW], table=ETF_HOLDINGS), "malformed_message"),  # a batch for another table
+    (b"XLB", batch([{k: v for k, v in GOOD_ROW.items() if k != "etf_role"}], table=DAILY_ETF_OHLC,
+                   schema_table=DAILY_STOCK_HISTORY), "malformed_message"),  # a column missing from the schema
 ]
+# A well-formed batch of another run (another warehouse on a shared broker): skipped, neither written nor dead-lettered.
+OTHER_RUN = (b"SPY", batch([{**GOOD_ROW, "close": 10.75, "high": 11.0}], run_id="another-run"))
 
 
 async def produce_raw(kafka, topic):
     await kafka.ensure_topic(topic)
-    await kafka.produce(topic, [(key, value) for key, value, _ in BAD_MESSAGES])
+    await kafka.produce(topic, [(key, value) for key, value, _ in BAD_MESSAGES] + [OTHER_RUN])
 
 
 async def read_topic(bootstrap, topic) -> list[dict]:
@@ -187,6 +195,7 @@ def test_every_bad_item_is_dead_lettered_and_every_good_row_kept(warehouse, reso
     assert all(math.isclose(stored[k], good[k], rel_tol=1e-12) for k in good)
     assert meta["dead_letters_by_rule"].value["suspicious_move"] == 1
     assert meta["dead_letters_consumer"].value == len(BAD_MESSAGES)
+    assert meta["kafka_messages_of_other_runs_skipped"].value == 1  # and SPY's close above is the clean one
     assert meta["kafka_dead_letter_topic"].value == kafka.topic_for("dead_letters")
 
     # Holdings: XLK's clean top 10 only; XLF (sum > 1) and XLE (empty) hold nothing.

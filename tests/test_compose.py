@@ -299,8 +299,8 @@ def test_service_urls_point_at_services_of_this_file(services):
         "AIRFLOW_VAR_DAGSTER_URL": urlparse(environment_of(services["airflow-scheduler"])["AIRFLOW_VAR_DAGSTER_URL"]),
     }
     assert targets["SPARK_MASTER_URL"].scheme == "spark", "the analytics must run on the Spark cluster"
-    # The databases the URLs name exist on the compose server: POSTGRES_DB, or created by the init SQL.
-    created = set(re.findall(r"CREATE DATABASE (\w+)", (REPO / "deploy/postgres/initdb.sql").read_text()))
+    # The databases the URLs name exist on the compose server: POSTGRES_DB, or created by the init script.
+    created = set(re.findall(r"CREATE DATABASE (\w+)", (REPO / "deploy/postgres/initdb.sh").read_text()))
     created.add(environment_of(services["postgres"])["POSTGRES_DB"])
     airflow_db = urlparse(environment_of(services["airflow-scheduler"])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     for variable, url in {**targets, "AIRFLOW_DATABASE_URL": airflow_db}.items():

@@ -6,12 +6,12 @@ import pytest
 from dagster import materialize
 
 from assets import ALL_ASSETS
-from trendfolio.tables import PIPELINE_TABLES, PORTFOLIO_PERFORMANCE
+from trendfolio.tables import PIPELINE_TABLES, PORTFOLIO_BASELINES, PORTFOLIO_PERFORMANCE
 
 SESSION = dt.date(2026, 11, 25)
 TABLES_BY_DATE_COLUMN = {table.name: table.date_column for table in PIPELINE_TABLES}
 # Its rows start once a horizon (5 sessions) has elapsed after the first allocation: empty after a run or two.
-FILLED_AFTER_A_HORIZON = {PORTFOLIO_PERFORMANCE.name}
+FILLED_AFTER_A_HORIZON = {PORTFOLIO_PERFORMANCE.name, PORTFOLIO_BASELINES.name}
 
 pytestmark = pytest.mark.integration
 

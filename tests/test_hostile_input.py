@@ -13,13 +13,15 @@ import os
 import uuid
 
 import psycopg
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fault_support import SESSION, ohlc_rows, record_summary
 from resources import KafkaResource, PostgresResource
 from trendfolio import calendar
-from trendfolio.ingest import decode, encode, ingest, row_problem
+from trendfolio.batches import arrow_schema, decode_batch, encode_batch, null_problem
+from trendfolio.ingest import ingest, row_problem
 from trendfolio.tables import DAILY_ETF_OHLC, ETF_HOLDINGS
 from trendfolio.validation import TICKER_PATTERN
 
@@ -52,29 +54,81 @@ def _base_rows(table) -> list[dict]:
 BASE = {table.name: _base_rows(table) for table in (DAILY_ETF_OHLC, ETF_HOLDINGS)}
 
 
+def _column_values(table, column):
+    """Values an Arrow column of the table's type can hold, hostile ones first."""
+    if column in table.date_columns:
+        return st.dates() | st.none()
+    if column in table.integer_columns:
+        return st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.none()
+    if column in table.text_columns:
+        return HOSTILE_TEXT | st.text(max_size=12) | st.none()
+    return st.floats(allow_nan=True, allow_infinity=True) | st.none()
+
+
+def hostile_batch(table, rows: list[dict], run_id="fuzz", producer="hand-made", schema=None, header=None) -> bytes:
+    """A batch message as a producer other than the consumer's own would send it, optionally with another schema or
+    header fields replaced."""
+    data = pa.Table.from_pylist(rows, schema=schema or arrow_schema(table))
+    payload = encode_batch(table, data, SESSION, run_id, producer)
+    if header is None:
+        return payload
+    length = int.from_bytes(payload[4:8], "big")
+    fields = {**json.loads(payload[8:8 + length]), **header}
+    text = json.dumps(fields, allow_nan=True, default=str).encode()
+    return payload[:4] + len(text).to_bytes(4, "big") + text + payload[8 + length:]
+
+
 @st.composite
-def envelopes(draw, table) -> bytes:
-    """A real message with a few of its fields (or its envelope) broken."""
-    envelope = json.loads(encode(draw(st.sampled_from(BASE[table.name])), SESSION, "fuzz"))
+def batches(draw, table) -> bytes:
+    """A real batch of 1–3 rows with a few of its values, its schema, its header or its bytes broken."""
+    rows = [dict(row) for row in draw(st.lists(st.sampled_from(BASE[table.name]), min_size=1, max_size=3))]
+    schema, header = None, None
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        target = draw(st.sampled_from(["row", "row", "row", "partition_date", "envelope"]))
-        if target == "envelope":
-            envelope[draw(st.sampled_from(["row", "partition_date", "extra"]))] = draw(JUNK)
-        elif target == "partition_date":
-            envelope["partition_date"] = draw(JUNK | HOSTILE_TEXT)
-        elif isinstance(envelope.get("row"), dict):
-            column = draw(st.sampled_from([*table.columns, "unexpected_column"]))
-            if draw(st.booleans()) and column in envelope["row"]:
-                del envelope["row"][column]
-            else:
-                envelope["row"][column] = draw(JUNK | HOSTILE_TEXT)
-    return json.dumps(envelope, allow_nan=True).encode()
+        target = draw(st.sampled_from(["row", "row", "row", "schema", "header"]))
+        if target == "row":
+            column = draw(st.sampled_from(table.columns))
+            rows[draw(st.integers(0, len(rows) - 1))][column] = draw(_column_values(table, column))
+        elif target == "header":
+            header = {**(header or {}), draw(st.sampled_from(
+                ["version", "table", "run_id", "producer", "partition_date", "rows", "sha256", "extra"])): draw(JUNK)}
+        else:
+            schema = draw(st.sampled_from(table.columns))
+    if schema is not None:  # one column renamed or turned into text
+        column, renamed = schema, draw(st.sampled_from([schema, schema + "_x"]))
+        schema = pa.schema([pa.field(renamed, pa.string()) if f.name == column else f for f in arrow_schema(table)])
+        rows = [{(renamed if name == column else name): (None if value is None else str(value)) if name == column
+                 else value for name, value in row.items()} for row in rows]
+    payload = hostile_batch(table, rows, schema=schema, header=header)
+    if draw(st.booleans()):  # flip or cut bytes: the checksum (or the framing) must notice
+        at = draw(st.integers(0, len(payload) - 1))
+        payload = payload[:at] + bytes([payload[at] ^ draw(st.integers(1, 255))]) + payload[at + 1:] \
+            if draw(st.booleans()) else payload[:at]
+    return payload
 
 
 def payloads(table):
-    return (envelopes(table) | st.binary(max_size=300)
+    return (batches(table) | st.binary(max_size=300)
             | JUNK.map(lambda value: json.dumps(value, allow_nan=True).encode())
-            | st.sampled_from([b"[" * 100_000, b"{}", b'{"row": null}', b"\xff\xfe\x00", b"null"]))
+            | st.sampled_from([b"TFB1", b"TFB1\xff\xff\xff\xff{}", b"TFB1\x00\x00\x00\x02{}", b"\xff\xfe\x00",
+                               b"null"]))
+
+
+def refusals(table, payload, run_id="fuzz") -> tuple[str, list[tuple[str, str] | None]]:
+    """How the consumer must treat a message: ("malformed", []), ("other_run", []) or ("rows", a problem or None per
+    row); every refusal must carry a rule and a reason."""
+    try:
+        batch = decode_batch(table, payload)
+    except ValueError as error:
+        assert str(error)
+        return "malformed", []
+    if batch.run_id != run_id:
+        return "other_run", []
+    problems = []
+    for row in batch.rows.to_pylist():
+        problem = null_problem(table, row) or row_problem(table, row, batch.partition_date)
+        assert problem is None or (problem[0] and problem[1])
+        problems.append((problem, row))
+    return "rows", problems
 
 
 def assert_row_obeys_the_table(table, row: dict) -> None:
@@ -94,18 +148,10 @@ def assert_row_obeys_the_table(table, row: dict) -> None:
 @settings(max_examples=PURE_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_decode_and_rules_refuse_with_a_reason_or_accept_a_valid_row(table, data):
-    payload = data.draw(payloads(table) | st.none())
-    try:
-        row, partition_date = decode(table, payload)
-        problem = row_problem(table, row, partition_date)
-    except ValueError as error:
-        assert str(error)
-        return
-    if problem is not None:
-        rule, reason = problem
-        assert rule and reason
-        return
-    assert_row_obeys_the_table(table, row)
+    kind, problems = refusals(table, data.draw(payloads(table) | st.none()))
+    for problem, row in problems:
+        if problem is None:
+            assert_row_obeys_the_table(table, row)
 
 
 def _produce_raw(kafka: KafkaResource, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -114,14 +160,6 @@ def _produce_raw(kafka: KafkaResource, topic: str, messages: list[tuple[bytes | 
         await kafka.produce(topic, messages)
 
     asyncio.run(send())
-
-
-def _accepted_by_rules(table, payload) -> dict | None:
-    try:
-        row, partition_date = decode(table, payload)
-    except ValueError:
-        return None
-    return row if row_problem(table, row, partition_date) is None else None
 
 
 FUZZ_TOTALS = {"runs": 0, "payloads": 0, "dead_lettered": 0, "landed": 0, "database_constraint": 0, "crashes": 0}
@@ -135,10 +173,10 @@ FUZZ_TOTALS = {"runs": 0, "payloads": 0, "dead_lettered": 0, "landed": 0, "datab
 def test_fuzzed_messages_on_the_topic_never_crash_the_consumer(warehouse, poison):
     # Fixed hostile messages in every run: a tombstone, NUL in a text column, a role the table refuses, an integer
     # beyond bigint — the last three pass the consumer's rules and only PostgreSQL can refuse them.
-    base = json.loads(encode(BASE[DAILY_ETF_OHLC.name][0], SESSION, "fuzz"))
-    fixed = [None]
-    for column, value in (("source", "synthetic\x00"), ("etf_role", "ceo's pick"), ("volume", 2**70)):
-        fixed.append(json.dumps({**base, "row": {**base["row"], column: value}}).encode())
+    base = BASE[DAILY_ETF_OHLC.name]
+    hostile = [{**base[0], "source": "synthetic\x00"}, {**base[1], "etf_role": "ceo's pick"},
+               {**base[2], "source": "bloomberg"}]
+    fixed = [None, hostile_batch(DAILY_ETF_OHLC, hostile)]
     messages = [(f"fuzz-{i}".encode(), value) for i, value in enumerate([*fixed, *poison])]
     with psycopg.connect(warehouse.database_url) as conn:
         conn.execute(f"TRUNCATE {DAILY_ETF_OHLC.name}, ops_dead_letters")
@@ -162,9 +200,14 @@ def test_fuzzed_messages_on_the_topic_never_crash_the_consumer(warehouse, poison
     assert all(rule and reason for rule, reason, _ in dead), "a refused message without a reason"
     by_database = sum(rule == "database_constraint" for rule, _, _ in dead)
     assert by_database >= 3, "the NUL, the unknown role and the huge volume must be refused by PostgreSQL"
-    accepted = [row for _, payload in messages if (row := _accepted_by_rules(DAILY_ETF_OHLC, payload))]
-    # Every message is accounted for: refused with a reason, or a row the rules and the table both accept.
-    assert len(dead) + len(accepted) - by_database == len(messages)
+    verdicts = [refusals(DAILY_ETF_OHLC, payload) for _, payload in messages]
+    malformed = sum(kind == "malformed" for kind, _ in verdicts)
+    rows = [(problem, row) for _, problems in verdicts for problem, row in problems]
+    accepted = [row for problem, row in rows if problem is None]
+    # Every message is accounted for: refused whole with a reason, skipped as another run's, or each of its rows
+    # refused with a reason or accepted by the rules and the table.
+    assert len(dead) + len(accepted) - by_database == malformed + len(rows)
+    assert report.messages_of_other_runs == sum(kind == "other_run" for kind, _ in verdicts)
     for values in fuzz_rows:
         row = dict(zip(DAILY_ETF_OHLC.columns, values))
         assert row_problem(DAILY_ETF_OHLC, row, dt.date.max) is None

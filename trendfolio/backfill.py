@@ -16,6 +16,7 @@ from typing import Callable
 from dagster import DagsterEventType, DagsterInstance, JobDefinition
 
 from trendfolio import calendar
+from trendfolio.leftovers import process_tags
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -108,6 +109,6 @@ def backfill(job: JobDefinition, instance: DagsterInstance, start: dt.date, end:
     progress.start()
     try:
         return job.execute_in_process(run_config=QUIET_CONSOLE, instance=instance, run_id=run_id,
-                                      tags=range_tags(sessions), raise_on_error=False)
+                                      tags={**range_tags(sessions), **process_tags()}, raise_on_error=False)
     finally:
         progress.finish()

@@ -8,22 +8,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
+import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 
+from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload, to_arrow
 from trendfolio.tables import Table
 from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 from trendfolio.warehouse import (
     connect,
     insert_consumer_dead_letter,
+    latest_per_key,
     partition_lock,
     replace_validation_dead_letters,
     upsert_rows,
+    warehouse_namespace,
 )
 
 
@@ -37,6 +41,8 @@ class IngestIncomplete(RuntimeError):
 class Broker(Protocol):
     """The Kafka client ingest needs (`resources.kafka.KafkaResource` is one): topics and groups named per table,
     produce with acks=all, consume a group up to target offsets, a batch at a time."""
+
+    def in_namespace(self, default: str) -> "Broker": ...  # itself, or a copy in `default` when it has none
 
     def topic_for(self, table_name: str) -> str: ...
 
@@ -62,6 +68,9 @@ class IngestReport:
     dead_letter_topic: str = ""
     consumer_dead_letters_by_rule: dict[str, int] = field(default_factory=dict)
     lock_wait_s: float = 0.0  # time spent waiting for another run of the same table and partition
+    messages_produced: int = 0  # one message per batch of rows (trendfolio/batches.py)
+    messages_rechecked: int = 0  # this run's messages from another producer (an earlier attempt): rules re-applied
+    messages_of_other_runs: int = 0  # skipped, not written: another run's messages on the same topic
 
     def metadata(self) -> dict:
         return {
@@ -71,70 +80,14 @@ class IngestReport:
             "dead_letters_by_rule": dict(sorted(self.dead_lettered_validation.items())),
             "dead_letters_consumer": self.dead_lettered_consumer,
             "dead_letters_consumer_by_rule": dict(sorted(self.consumer_dead_letters_by_rule.items())),
+            "kafka_messages_produced": self.messages_produced,
+            "kafka_messages_rechecked": self.messages_rechecked,
+            "kafka_messages_of_other_runs_skipped": self.messages_of_other_runs,
             "kafka_topic": self.topic,
             "kafka_dead_letter_topic": self.dead_letter_topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
             "partition_lock_wait_s": round(self.lock_wait_s, 3),
         }
-
-
-def _json_value(value):
-    """json.dumps' fallback for what it cannot write itself: dates as ISO strings, numpy scalars as Python numbers."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def encode(row: dict, partition_date: dt.date, run_id: str) -> bytes:
-    envelope = {"partition_date": partition_date.isoformat(), "run_id": run_id, "row": row}
-    return json.dumps(envelope, separators=(",", ":"), default=_json_value).encode()
-
-
-def decode(table: Table, payload: bytes) -> tuple[dict, dt.date]:
-    """A message back into a typed row; raises ValueError with the reason for anything malformed."""
-    if payload is None:
-        raise ValueError("no value (a tombstone)")
-    try:
-        envelope = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"not JSON: {error}") from None
-    except RecursionError:
-        raise ValueError("not JSON we accept: nested too deeply") from None
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("row"), dict):
-        raise ValueError("not an envelope with a 'row' object")
-    try:
-        partition_date = dt.date.fromisoformat(envelope["partition_date"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("partition_date missing or not an ISO date") from None
-    raw = envelope["row"]
-    missing = [c for c in table.columns if c not in raw]
-    if missing:
-        raise ValueError(f"missing fields {missing}")
-    row: dict = {}
-    for column in table.columns:
-        value = raw[column]
-        if column in table.date_columns:
-            if not isinstance(value, str):
-                raise ValueError(f"{column} must be an ISO date string, got {type(value).__name__}")
-            row[column] = dt.date.fromisoformat(value)
-        elif column in table.text_columns:
-            if column == "holding_name" and value is None:
-                row[column] = None
-                continue
-            if not isinstance(value, str):
-                raise ValueError(f"{column} must be a string, got {type(value).__name__}")
-            row[column] = value
-        else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{column} must be a finite number, got {value!r}")
-            if column in table.integer_columns:
-                if value != int(value):
-                    raise ValueError(f"{column} must be a whole number, got {value!r}")
-                value = int(value)
-            row[column] = value
-    return row, partition_date
 
 
 def printable_payload(value: bytes | str | None) -> str:
@@ -145,15 +98,18 @@ def printable_payload(value: bytes | str | None) -> str:
 
 
 def dead_letter_message(
-    table_name: str, topic: str, partition: int, offset: int, problem: tuple[str, str], payload: str
+    table_name: str, topic: str, partition: int, offset: int, batch_row: int | None, problem: tuple[str, str],
+    payload: str,
 ) -> bytes:
-    """What the dead-letter topic carries: where the message was, the rule it broke, and the raw payload."""
+    """What the dead-letter topic carries: where the message (and the row in it) was, the rule it broke, and the raw
+    payload (the row, for a row refused inside a batch)."""
     return json.dumps({"target_table": table_name, "topic": topic, "partition": partition, "offset": offset,
-                       "rule": problem[0], "reason": problem[1], "payload": payload}, separators=(",", ":")).encode()
+                       "batch_row": batch_row, "rule": problem[0], "reason": problem[1], "payload": payload},
+                      separators=(",", ":")).encode()
 
 
 def row_problem(table: Table, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
-    """The row rules, applied again by the consumer to whatever it reads: a message need not come from our producer."""
+    """The row rules, applied again by the consumer to rows this call's producer did not send."""
     if "trade_date" in row:
         return ohlc_row_problem(row, partition_date)
     for column in ("etf_ticker", "holding_ticker"):
@@ -192,77 +148,121 @@ def ingest(
     source: str,
     run_id: str,
 ) -> IngestReport:
-    records = [(table.record_key(row).encode(), encode(row, partition_date, run_id))
-               for row in rows[list(table.columns)].to_dict("records")]
+    producer = uuid.uuid4().hex  # this call's producer: its own messages skip the consumer's re-check of the rules
+    records = encode_batches(table, rows, partition_date, run_id, producer)
     # Two runs of the same session at once would share one consumer group; the second one waits here instead.
     with partition_lock(database_url, table.name, partition_date.isoformat()) as lock_wait_s:
         with connect(database_url) as conn:
+            kafka = kafka.in_namespace(warehouse_namespace(conn))
             with conn.transaction():
                 replace_validation_dead_letters(conn, table.name, partition_date, rejected, source, run_id)
-        report = asyncio.run(_produce_and_consume(table, records, kafka, database_url))
+        report = asyncio.run(_produce_and_consume(table, records, kafka, database_url, run_id, producer))
+        report.produced = len(rows)
         report.lock_wait_s = lock_wait_s
         report.dead_lettered_validation = count_by_rule(rejected)
         _reconcile(table, rows, database_url)
     return report
 
 
-def _upsert_or_isolate(conn: psycopg.Connection, table: Table, rows: list[tuple[dict, object]]):
-    """Upsert the batch; if PostgreSQL refuses it, upsert row by row and return the refused (message, error) pairs,
-    so one row the rules let through but a table constraint refuses cannot stop the consumer."""
+def _write_or_isolate(conn: psycopg.Connection, table: Table, rows: pa.Table) -> tuple[int, list]:
+    """Upsert the rows; if PostgreSQL refuses them, upsert each half on its own, down to single rows, and return the
+    refused (position, error) pairs: a row the rules let through but a table constraint refuses cannot stop the
+    consumer, and finding k bad rows among n costs about k·log2(n) statements."""
     try:
         with conn.transaction():
-            upsert_rows(conn, table, [row for row, _ in rows])
-        return len(rows), []
-    except (psycopg.DataError, psycopg.IntegrityError):
-        pass
-    written, refused = 0, []
-    for row, message in rows:
-        try:
-            with conn.transaction():
-                written += upsert_rows(conn, table, [row])
-        except (psycopg.DataError, psycopg.IntegrityError) as error:
-            refused.append((message, str(error).splitlines()[0]))
-    return written, refused
+            return upsert_rows(conn, table, rows), []
+    except (psycopg.DataError, psycopg.IntegrityError) as error:
+        if rows.num_rows == 1:
+            return 0, [(0, str(error).splitlines()[0])]
+    half = rows.num_rows // 2
+    written_first, refused_first = _write_or_isolate(conn, table, rows.slice(0, half))
+    written_second, refused_second = _write_or_isolate(conn, table, rows.slice(half))
+    return written_first + written_second, refused_first + [(half + at, error) for at, error in refused_second]
+
+
+@dataclass
+class _Refused:
+    message: object
+    rule: str
+    reason: str
+    batch_row: int | None = None  # None: the whole message
+    row: dict | None = None
+
+    def rejection(self, table: Table) -> Rejection:
+        if self.row is None:
+            return Rejection(printable_payload(self.message.key), self.rule, printable_payload(self.reason),
+                             printable_payload(self.message.value))
+        return Rejection(printable_payload(table.record_key(self.row)), self.rule, printable_payload(self.reason),
+                         printable_payload(row_payload(self.row)))
 
 
 async def _produce_and_consume(
-    table: Table, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str
+    table: Table, records: list[tuple[bytes, bytes]], kafka: Broker, database_url: str,
+    run_id: str, producer: str,
 ) -> IngestReport:
     topic = kafka.topic_for(table.name)
     await kafka.ensure_topic(topic)
     targets = await kafka.produce(topic, records) if records else {}
     dead_letter_topic = kafka.topic_for(DEAD_LETTER_TOPIC)
-    written = 0
-    consumer_dead_letters: dict[str, int] = {}
+    report = IngestReport(
+        table=table.name, topic=topic, produced=0, written=0, dead_lettered_validation={}, dead_lettered_consumer=0,
+        dead_letter_topic=dead_letter_topic, messages_produced=len(records),
+    )
+
+    def rows_of(message, batch) -> tuple[pa.Table, list[_Refused], list]:
+        """A batch's rows to write (with their positions in the message) and the rows refused by the rules."""
+        if batch.producer == producer:  # validated by this call before it was produced
+            return batch.rows, [], list(range(batch.rows.num_rows))
+        report.messages_rechecked += 1
+        listed = batch.rows.to_pylist()
+        problems = [null_problem(table, row) for row in listed]
+        complete = [position for position, problem in enumerate(problems) if problem is None]
+        for position, problem in zip(complete, row_problems(
+                table, [listed[position] for position in complete], [batch.partition_date] * len(complete))):
+            problems[position] = problem
+        refused = [_Refused(message, problem[0], problem[1], position, listed[position])
+                   for position, problem in enumerate(problems) if problem is not None]
+        keep = [position for position, problem in enumerate(problems) if problem is None]
+        return batch.rows.take(pa.array(keep, type=pa.int64())), refused, keep
 
     async def write_batch(messages: list) -> None:
-        nonlocal written
-        problems: list[tuple[str, str] | None] = [None] * len(messages)
-        decoded: dict[int, tuple[dict, dt.date]] = {}
-        for position, message in enumerate(messages):
+        refused: list[_Refused] = []
+        parts: list[pa.Table] = []
+        origins: list[tuple[object, list]] = []  # per part: its message and each row's position in that message
+        for message in messages:
             try:
-                decoded[position] = decode(table, message.value)
+                batch = decode_batch(table, message.value)
             except ValueError as error:
-                problems[position] = ("malformed_message", str(error))
-        checked = row_problems(table, [row for row, _ in decoded.values()], [day for _, day in decoded.values()])
-        for position, problem in zip(decoded, checked):
-            problems[position] = problem
-        good = [(decoded[position][0], messages[position]) for position in decoded if problems[position] is None]
-        refused = [(message, problem) for message, problem in zip(messages, problems) if problem is not None]
+                refused.append(_Refused(message, "malformed_message", str(error)))
+                continue
+            if batch.run_id != run_id:  # another run's (another warehouse's, on a shared namespace): not ours to write
+                report.messages_of_other_runs += 1
+                continue
+            good, refused_rows, positions = rows_of(message, batch)
+            refused += refused_rows
+            parts.append(good)
+            origins.append((message, positions))
         dead_letters: list[tuple[bytes, bytes]] = []
         with conn.transaction():
-            batch_written, constraint_refused = _upsert_or_isolate(conn, table, good)
-            written += batch_written
-            refused += [(message, ("database_constraint", reason)) for message, reason in constraint_refused]
-            for message, (rule, reason) in refused:
-                payload = printable_payload(message.value)
-                insert_consumer_dead_letter(
-                    conn, table.name, Rejection(printable_payload(message.key), rule, printable_payload(reason), payload),
-                    message.partition, message.offset,
-                )
-                consumer_dead_letters[rule] = consumer_dead_letters.get(rule, 0) + 1
-                dead_letters.append((message.key or b"", dead_letter_message(
-                    table.name, topic, message.partition, message.offset, (rule, reason), payload)))
+            if parts:
+                written, constraint_refused = _write_or_isolate(conn, table, pa.concat_tables(parts))
+                report.written += written
+                if constraint_refused:
+                    located = [(message, position) for message, positions in origins for position in positions]
+                    whole = pa.concat_tables(parts)
+                    for at, error in constraint_refused:
+                        message, position = located[at]
+                        refused.append(_Refused(message, "database_constraint", error, position,
+                                                whole.slice(at, 1).to_pylist()[0]))
+            for item in refused:
+                rejection = item.rejection(table)
+                insert_consumer_dead_letter(conn, table.name, rejection, item.message.partition,
+                                            item.message.offset, item.batch_row)
+                report.consumer_dead_letters_by_rule[item.rule] = (
+                    report.consumer_dead_letters_by_rule.get(item.rule, 0) + 1)
+                dead_letters.append((item.message.key or b"", dead_letter_message(
+                    table.name, topic, item.message.partition, item.message.offset, item.batch_row,
+                    (item.rule, item.reason), rejection.payload)))
         # After the database commit and before the offset commit: a crash in between re-sends the same dead letters
         # to the topic (at least once there), while the table keeps one row per message.
         if dead_letters:
@@ -272,26 +272,22 @@ async def _produce_and_consume(
     # One connection for the whole read (a transaction per batch): connecting per batch costs a SCRAM handshake each.
     with connect(database_url) as conn:
         consumed = await kafka.consume_until(topic, kafka.group_for(table.name), targets, write_batch)
-    return IngestReport(
-        table=table.name, topic=topic, produced=len(records), written=written,
-        dead_lettered_validation={}, dead_lettered_consumer=sum(consumer_dead_letters.values()),
-        offsets=consumed.committed or targets, dead_letter_topic=dead_letter_topic,
-        consumer_dead_letters_by_rule=consumer_dead_letters,
-    )
+    report.dead_lettered_consumer = sum(report.consumer_dead_letters_by_rule.values())
+    report.offsets = consumed.committed or targets
+    return report
 
 
 def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
     """Every key we produced must now be in the table."""
     if rows.empty:
         return
-    keys = rows[list(table.key)].drop_duplicates()
+    keys = latest_per_key(table, to_arrow(table, rows).select(list(table.key)))
     key_list = ", ".join(table.key)
     with connect(database_url) as conn:
         with conn.transaction():
             conn.execute(f"CREATE TEMP TABLE expected_keys AS SELECT {key_list} FROM {table.name} WITH NO DATA")
-            with conn.cursor().copy(f"COPY expected_keys ({key_list}) FROM STDIN") as copy:
-                for key in keys.itertuples(index=False):
-                    copy.write_row(tuple(key))
+            with conn.cursor().copy(f"COPY expected_keys ({key_list}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(csv_for_copy(keys))
             conn.execute("ANALYZE expected_keys")  # so the planner probes the key index for a night's few rows
             # An anti-join on the primary key: its cost follows the rows produced, not the table's history.
             absent = (f"FROM expected_keys e WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE "
@@ -303,5 +299,5 @@ def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
             conn.execute("DROP TABLE expected_keys")
     if missing_count:
         raise IngestIncomplete(
-            f"{table.name}: {missing_count} of {len(keys)} produced rows are not in PostgreSQL, e.g. {missing[:5]}"
+            f"{table.name}: {missing_count} of {keys.num_rows} produced rows are not in PostgreSQL, e.g. {missing[:5]}"
         )

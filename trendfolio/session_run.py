@@ -91,7 +91,7 @@ class AssetLines:
 
 
 def run_session(job: JobDefinition, instance: DagsterInstance, day: dt.date, rows_stored: Callable[[str], int | None],
-                echo: Callable[[str], None]):
+                echo: Callable[[str], None], tags: dict[str, str] | None = None):
     """Run `job` for `day`'s partition in this process, echoing the asset lines as they come; returns the
     ExecuteInProcessResult and the AssetLines (which assets finished, how many warnings). Dagster's own console log
     goes to stderr as usual (the CLI sends it to a file unless --verbose)."""
@@ -102,7 +102,7 @@ def run_session(job: JobDefinition, instance: DagsterInstance, day: dt.date, row
     printer.start()
     try:
         result = job.execute_in_process(partition_key=day.isoformat(),
-                                        instance=instance, run_id=run_id, raise_on_error=False)
+                                        instance=instance, run_id=run_id, tags=tags, raise_on_error=False)
     finally:
         printer.finish()
     return result, lines

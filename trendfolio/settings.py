@@ -15,7 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Documented local defaults (the embedded stack listens on 127.0.0.1 only).
 DEFAULT_PG_PORT = 54329
 DEFAULT_KAFKA_PORT = 59092
-DEFAULT_PG_USER = "trendfolio"
+DEFAULT_PG_USER = "trendfolio"  # owns the warehouse; not a superuser
+BOOTSTRAP_PG_USER = "postgres"  # the embedded cluster's superuser, for setting up roles and databases only
 DEFAULT_PG_PASSWORD = "trendfolio"
 DEFAULT_PG_DATABASE = "trendfolio"
 DAGSTER_DATABASE = "dagster"
@@ -73,7 +74,7 @@ def apply_local_defaults() -> None:
     """Point every unset setting at the embedded stack (and the synthetic source, which works offline)."""
     os.environ.setdefault("DATABASE_URL", local_database_url())
     os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port()}")
-    os.environ.setdefault("KAFKA_NAMESPACE", "trendfolio")
+    os.environ.setdefault("KAFKA_NAMESPACE", "")  # empty: the warehouse's own (trendfolio/warehouse.py: warehouse_namespace)
     os.environ.setdefault("SPARK_MASTER_URL", "local[2]")
     os.environ.setdefault("TRENDFOLIO_SOURCE", "synthetic")
     # The replay source's folders (see trendfolio/sources/replay.py): the shared real market data next to the repo.

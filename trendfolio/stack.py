@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -110,11 +111,40 @@ def _make_traversable(path: Path) -> None:
         os.chown(item, entry.pw_uid, entry.pw_gid)
 
 
+# What the bootstrap superuser sets up on every start (idempotent): the warehouse owner as an ordinary role that may
+# create databases (tests and benchmarks make their own) and the read-only API role (sql/005), and may cancel
+# backends of roles it does not own (a DROP DATABASE … WITH (FORCE) of a test database the API was reading); the
+# warehouse and Dagster's database owned by it; no database but those the owner grants reachable by any other role
+# (sql/009 does the same for the warehouse). deploy/postgres/initdb.sh does the same for docker-compose.
+PROVISION_SQL = """
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN
+        CREATE ROLE {owner} LOGIN CREATEDB CREATEROLE PASSWORD '{password}';
+    END IF;
+END $$;
+GRANT pg_signal_backend TO {owner};
+REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC;
+GRANT CONNECT ON DATABASE postgres TO {owner};
+"""
+
+
 @dataclass
 class EmbeddedPostgres:
     pgdata: Path
     log_file: Path
     port: int
+
+    @property
+    def bootstrap_password_file(self) -> Path:
+        return self.pgdata.parent / f"{self.pgdata.name}-superuser.pw"
+
+    def bootstrap_url(self, database: str = "postgres") -> str:
+        """The superuser initdb made, for setting up roles and databases only. A data folder made before there was
+        one has the warehouse owner as its superuser."""
+        if not self.bootstrap_password_file.exists():
+            return settings.local_database_url(database, self.port)
+        password = self.bootstrap_password_file.read_text().strip()
+        return f"postgresql://{settings.BOOTSTRAP_PG_USER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def is_running(self) -> bool:
         result = subprocess.run(
@@ -147,17 +177,28 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             tail = self.log_file.read_text(errors="replace").strip().splitlines()[-3:]
             raise StackError(f"PostgreSQL did not start (log {self.log_file}): {' | '.join(tail)}")
-        self.create_database(settings.DEFAULT_PG_DATABASE)
-        self.create_database(settings.DAGSTER_DATABASE)
+        self.provision()
+
+    def provision(self) -> None:
+        owner = settings.DEFAULT_PG_USER
+        with psycopg.connect(self.bootstrap_url(), autocommit=True) as conn:
+            conn.execute(PROVISION_SQL.format(owner=owner, password=settings.DEFAULT_PG_PASSWORD))
+            for name in (settings.DEFAULT_PG_DATABASE, settings.DAGSTER_DATABASE):
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                    conn.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
+            conn.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {settings.DAGSTER_DATABASE} FROM PUBLIC")
 
     def _initdb(self, as_pg_user: dict) -> None:
+        """The cluster's superuser is a bootstrap role with a random password kept next to the data (mode 600), used
+        only by `provision` and tests that need a superuser; the pipeline connects as the owner it creates."""
         _make_traversable(self.pgdata)
+        password = secrets.token_urlsafe(24)
         with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as pwfile:
-            pwfile.write(settings.DEFAULT_PG_PASSWORD)
-        os.chmod(pwfile.name, 0o644)
+            pwfile.write(password)
+        os.chmod(pwfile.name, 0o644)  # initdb runs as the PostgreSQL system user
         try:
             subprocess.run(
-                [_pg_bin("initdb"), "-D", str(self.pgdata), "-U", settings.DEFAULT_PG_USER, f"--pwfile={pwfile.name}",
+                [_pg_bin("initdb"), "-D", str(self.pgdata), "-U", settings.BOOTSTRAP_PG_USER, f"--pwfile={pwfile.name}",
                  "--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-instructions"],
                 check=True, capture_output=True, text=True, **as_pg_user,
             )
@@ -165,12 +206,8 @@ class EmbeddedPostgres:
             raise StackError(f"initdb failed in {self.pgdata}: {error.stderr.strip()}") from error
         finally:
             os.unlink(pwfile.name)
-
-    def create_database(self, name: str) -> None:
-        with psycopg.connect(settings.local_database_url("postgres", self.port), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')
+        self.bootstrap_password_file.touch(mode=0o600)
+        self.bootstrap_password_file.write_text(password)
 
     def stop(self) -> None:
         if self.pgdata.joinpath("PG_VERSION").exists() and self.is_running():

@@ -139,7 +139,9 @@ PORTFOLIO_ALLOCATION = Table(
             Column("method", "text", "weighting scheme or fallback that produced the row"),
             Column("prices_as_of", "date", "last session of the prices used"),
             Column("holdings_as_of", "date", "date of the holdings list used"),
-            _SOURCE),
+            _SOURCE,
+            Column("constraint_note", "text", "a cap that had to be relaxed, and to what (null: both caps hold as "
+                                              "configured)")),
 )
 PORTFOLIO_PERFORMANCE = Table(
     name="analytics_07_portfolio_performance",
@@ -152,15 +154,70 @@ PORTFOLIO_PERFORMANCE = Table(
             Column("session_date", "date", "session the allocation was built for"),
             Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
             Column("holdings", "integer", "number of tickers in the allocation"),
-            Column("portfolio_return", "double precision", "the allocation's return over the horizon"),
+            Column("portfolio_return", "double precision",
+                   "the allocation's return over the horizon (null when unpriced)"),
             Column("benchmark_return", "double precision", "SPY's return over the same sessions"),
             Column("excess_return", "double precision", "portfolio_return minus benchmark_return"),
-            Column("hit", "boolean", "excess_return > 0"),
-            Column("evaluations", "integer", "allocations of this horizon evaluated so far (running)"),
+            Column("hit", "boolean", "excess_return > 0, for an evaluated allocation (null for the other statuses)"),
+            Column("evaluations", "integer", "evaluated allocations of this horizon in the track so far (running)"),
             Column("hits", "integer", "of those, how many beat SPY (running)"),
-            Column("hit_rate", "double precision", "hits / evaluations"),
-            Column("cumulative_return", "double precision", "compounded portfolio_return so far (running)"),
-            Column("cumulative_benchmark_return", "double precision", "compounded benchmark_return so far (running)"),
+            Column("hit_rate", "double precision", "hits / evaluations (null while evaluations is 0)"),
+            Column("cumulative_return", "double precision",
+                   "compounded portfolio_return over the track so far, unpriced allocations left out (running)"),
+            Column("cumulative_benchmark_return", "double precision",
+                   "compounded benchmark_return over the same allocations (running)"),
+            _SOURCE,
+            Column("status", "text", "evaluated, benchmark_held (fallback_benchmark: a tie, outside hits and hit "
+                                     "rate, in the curves) or unpriced (a holding lacks a price at either end)"),
+            Column("method", "text", "the allocation's method (analytics_05)"),
+            Column("unpriced_tickers", "text", "comma-separated holdings without a price, for an unpriced row"),
+            Column("benchmark_held", "integer", "benchmark-held allocations in the track so far (running)"),
+            Column("unpriced", "integer", "unpriced allocations in the track so far (running)"),
+            Column("track_start", "date", "first session of the uninterrupted track the running figures cover: a "
+                                          "session whose previous session has no row of the horizon starts one")),
+)
+
+def _running(doc: str) -> str:
+    return f"{doc} (running, per horizon, over every stored row up to evaluated_on)"
+
+
+PORTFOLIO_BASELINES = Table(
+    name="analytics_08_portfolio_baselines",
+    kind=ANALYTICS,
+    key=("evaluated_on", "horizon"),
+    date_column="evaluated_on",
+    description="Each evaluated portfolio against three baselines over the same sessions (the trending ETFs and the "
+                "11 sector ETFs equally weighted, SPY), with turnover, return net of costs, and running hit rates, "
+                "curves, max drawdown and volatility per horizon (Spark).",
+    schema=(Column("evaluated_on", "date", "session the horizon ends on (the partition)"),
+            Column("session_date", "date", "session the portfolio was built for"),
+            Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
+            Column("method", "text", "the portfolio's weighting scheme or fallback (analytics_05)"),
+            Column("holdings", "integer", "number of tickers in the portfolio"),
+            Column("portfolio_return", "double precision", "the portfolio's return over the horizon"),
+            Column("trending_etfs_return", "double precision",
+                   "the session's trending ETFs equally weighted (SPY when none trends)"),
+            Column("sector_etfs_return", "double precision", "the 11 sector ETFs equally weighted"),
+            Column("spy_return", "double precision", "SPY over the same sessions"),
+            Column("excess_vs_trending_etfs", "double precision", "portfolio_return minus trending_etfs_return"),
+            Column("excess_vs_sector_etfs", "double precision", "portfolio_return minus sector_etfs_return"),
+            Column("excess_vs_spy", "double precision", "portfolio_return minus spy_return"),
+            Column("turnover", "double precision", "Σ|Δw| / 2 against the previous session's portfolio of the horizon "
+                                                   "(null: none stored)"),
+            Column("cost_per_turnover", "double precision", "trading cost per unit of turnover (run config)"),
+            Column("net_return", "double precision", "portfolio_return minus cost_per_turnover × turnover"),
+            Column("evaluations", "integer", _running("portfolios evaluated")),
+            Column("hit_rate_vs_trending_etfs", "double precision", _running("share beating the trending ETFs")),
+            Column("hit_rate_vs_sector_etfs", "double precision", _running("share beating the 11 sectors")),
+            Column("hit_rate_vs_spy", "double precision", _running("share beating SPY")),
+            Column("cumulative_return", "double precision", _running("compounded portfolio_return")),
+            Column("cumulative_net_return", "double precision", _running("compounded net_return")),
+            Column("cumulative_trending_etfs_return", "double precision", _running("compounded trending_etfs_return")),
+            Column("cumulative_sector_etfs_return", "double precision", _running("compounded sector_etfs_return")),
+            Column("cumulative_spy_return", "double precision", _running("compounded spy_return")),
+            Column("max_drawdown", "double precision", _running("deepest fall of the cumulative_return curve (<= 0)")),
+            Column("annualized_volatility", "double precision",
+                   _running("sample standard deviation of the per-session rates × √252")),
             _SOURCE),
 )
 DEAD_LETTERS = Table(
@@ -180,7 +237,19 @@ DEAD_LETTERS = Table(
             Column("source", "text", "market-data source (validation stage)"),
             Column("run_id", "text", "Dagster run that refused it (validation stage)"),
             Column("kafka_partition", "integer", "where the refused message was (consumer stage)"),
-            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)")),
+            Column("kafka_offset", "bigint", "where the refused message was (consumer stage)"),
+            Column("kafka_batch_row", "integer",
+                   "the refused row's position in its batch message; NULL when the whole message was refused")),
+)
+WAREHOUSE_IDENTITY = Table(
+    name="ops_warehouse_identity",
+    kind=OPS,
+    key=("warehouse_id",),
+    date_column="made_on",
+    description="One row: a random identity made once per warehouse, from which the default Kafka namespace is derived "
+                "(two warehouses on one broker never share a topic).",
+    schema=(Column("warehouse_id", "uuid", "random, made by migration 011"),
+            Column("made_on", "date", "when it was made")),
 )
 COLLECTION_FETCHES = Table(
     name="ops_collection_fetches",
@@ -198,7 +267,8 @@ COLLECTION_FETCHES = Table(
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,
-                             PORTFOLIO_PERFORMANCE, DEAD_LETTERS, COLLECTION_FETCHES)
+                             PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES,
+                             WAREHOUSE_IDENTITY)
 BY_NAME: dict[str, Table] = {table.name: table for table in TABLES}
 PIPELINE_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind != OPS)
 COLLECTED_TABLES: tuple[Table, ...] = tuple(table for table in TABLES if table.kind == COLLECTED)

@@ -3,14 +3,19 @@ and the advisory lock that makes two runs of one table and partition take turns.
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import psycopg
+import pyarrow as pa
 
+from trendfolio.batches import csv_for_copy, to_arrow
 from trendfolio.tables import Table
 from trendfolio.validation import Rejection
 
@@ -70,25 +75,75 @@ def partition_lock(database_url: str, name: str, partition: str, wait_s: float =
                 pass  # the server went away, and the lock with its session: the body's own error is the one to see
 
 
-def upsert_rows(conn: psycopg.Connection, table: Table, rows: list[dict]) -> int:
-    """COPY into a staging table, then INSERT … ON CONFLICT DO UPDATE, inside the caller's transaction.
-    The last row for a key wins, as a re-delivered message repeats an earlier one."""
-    latest = {tuple(row[c] for c in table.key): row for row in rows}
-    if not latest:
+# Advisory-lock class of the staging tables in use: (STAGING_LOCK, hashtext(name)).
+STAGING_LOCK = 7_301_002
+
+
+@contextmanager
+def staging_table(database_url: str, table: str) -> Iterator[str]:
+    """An UNLOGGED table with `table`'s columns for Spark to append to, dropped afterwards. Its creator holds an
+    advisory lock on its name from before it exists until it is gone, on a connection of its own: a process killed
+    with the table still there loses the lock with its connection, which is how `drop_orphan_staging_tables` tells a
+    leftover from a table in use."""
+    stage = f"stage_{table}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (STAGING_LOCK, stage))
+        conn.execute(f"CREATE UNLOGGED TABLE {stage} (LIKE {table} INCLUDING DEFAULTS)")
+        try:
+            yield stage
+        finally:
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {stage}")
+            except psycopg.OperationalError:
+                pass  # the server went away: the body's own error is the one to see; the next run drops the table
+
+
+def drop_orphan_staging_tables(database_url: str) -> list[str]:
+    """Drop the staging tables no live writer holds (left by a killed run); returns their names."""
+    dropped = []
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'stage\\_%'")]
+        for name in names:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (STAGING_LOCK, name)).fetchone()[0]:
+                continue  # a running writer's
+            try:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                dropped.append(name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (STAGING_LOCK, name))
+    return dropped
+
+
+def upsert_rows(conn: psycopg.Connection, table: Table, rows) -> int:
+    """COPY into a staging table, then INSERT … ON CONFLICT DO UPDATE, inside the caller's transaction. `rows` is an
+    Arrow table of the table's schema, a pandas frame or a list of row dicts. The last row for a key wins, as a
+    re-delivered message repeats an earlier one."""
+    data = latest_per_key(table, to_arrow(table, rows))
+    if not data.num_rows:
         return 0
     columns = ", ".join(table.columns)
     stage = f"stage_{table.name}"
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP")
-    with conn.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-        for row in latest.values():
-            copy.write_row(tuple(row[c] for c in table.columns))
+    with conn.cursor().copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(csv_for_copy(data))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in table.columns if c not in table.key)
     conn.execute(
         f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {stage} "
         f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}, collected_at = now()"
     )
     conn.execute(f"DROP TABLE {stage}")  # a second call in the same transaction must not insert these rows again
-    return len(latest)
+    return data.num_rows
+
+
+def latest_per_key(table: Table, data: pa.Table) -> pa.Table:
+    """The last row of each key, in their first order (INSERT … ON CONFLICT refuses a key twice in one statement)."""
+    positions = pa.array(np.arange(data.num_rows))
+    last = data.select(list(table.key)).append_column("_position", positions).group_by(
+        list(table.key), use_threads=False).aggregate([("_position", "max")])
+    if last.num_rows == data.num_rows:
+        return data
+    return data.take(pa.array(np.sort(last.column("_position_max").to_numpy())))
 
 
 def replace_validation_dead_letters(
@@ -110,11 +165,21 @@ def replace_validation_dead_letters(
 
 
 def insert_consumer_dead_letter(
-    conn: psycopg.Connection, target_table: str, rejection: Rejection, kafka_partition: int, kafka_offset: int
+    conn: psycopg.Connection, target_table: str, rejection: Rejection, kafka_partition: int, kafka_offset: int,
+    batch_row: int | None = None,
 ) -> None:
+    """A refused message (`batch_row` None) or one refused row of a message; a re-delivery adds no second copy."""
     conn.execute(
         "INSERT INTO ops_dead_letters (target_table, stage, record_key, rule, reason, payload, kafka_partition,"
-        " kafka_offset) VALUES (%s, 'consumer', %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        " kafka_offset, kafka_batch_row) VALUES (%s, 'consumer', %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (target_table, rejection.record_key, rejection.rule, rejection.reason, rejection.payload, kafka_partition,
-         kafka_offset),
+         kafka_offset, batch_row),
     )
+
+
+def warehouse_namespace(conn: psycopg.Connection) -> str:
+    """The default Kafka namespace of this warehouse: its database name and a random identity made by migration 011,
+    so two warehouses sharing a broker (two databases of one server, or of two servers) never share a topic."""
+    database, identity = conn.execute(
+        "SELECT current_database(), warehouse_id::text FROM ops_warehouse_identity").fetchone()
+    return f"trendfolio.{re.sub(r'[^A-Za-z0-9_-]', '_', database)[:100]}.{identity[:8]}"

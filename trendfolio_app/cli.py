@@ -35,9 +35,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     from trendfolio import health
 
     report = health.status(args.external)
-    for line in report.lines:
+    for line in [*report.lines[:-1], *clear_leftovers(), report.lines[-1]]:  # the verdict last
         print(line)
     return 1 if report.problems else 0
+
+
+def clear_leftovers(instance=None) -> list[str]:
+    """Runs left STARTED by a killed process are marked failed, their staging tables dropped (trendfolio.leftovers).
+    Best effort where PostgreSQL does not answer: the status lines say so already."""
+    from dagster import DagsterInstance
+
+    from trendfolio import leftovers
+
+    try:
+        if instance is not None:
+            return leftovers.clear(os.environ["DATABASE_URL"], instance)
+        with DagsterInstance.get() as own:
+            return leftovers.clear(os.environ["DATABASE_URL"], own)
+    except Exception as error:  # noqa: BLE001 - a status must not fail on what it only tidies
+        return [f"leftovers: not checked ({failures.explain_exception(error)})"]
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -145,14 +161,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trendfolio.migrations import migrate
     from trendfolio.session_run import run_session
 
+    from trendfolio import leftovers
+
     migrate(os.environ["DATABASE_URL"])
     args.say(f"daily_pipeline for {day}, source {os.environ['TRENDFOLIO_SOURCE']}:")
     log = run_log(day)
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
             with DagsterInstance.get() as instance:
+                for line in clear_leftovers(instance):
+                    args.say(line)
                 result, lines = run_session(defs.resolve_job_def("daily_pipeline"), instance, day,
-                                            rows_stored=lambda table: rows_for(conn, table, day), echo=args.progress)
+                                            rows_stored=lambda table: rows_for(conn, table, day), echo=args.progress,
+                                            tags=leftovers.process_tags())
             stop_spark()
     seconds = time.monotonic() - started
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
@@ -206,6 +227,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     log = run_log(f"{args.start}-{args.end}")
     with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
         with DagsterInstance.get() as instance:
+            for line in clear_leftovers(instance):
+                args.say(line)
             result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
                               echo=args.progress)
         stop_spark()
@@ -217,6 +240,28 @@ def cmd_backfill(args: argparse.Namespace) -> int:
               f"same range is safe{where}", file=sys.stderr)
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from trendfolio_app.report import write_report
+
+    if args.end < args.start:
+        print(f"--end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    if "postgres" not in args.external:
+        stack.embedded_postgres().start()
+    command = f"trendfolio report --start {args.start} --end {args.end} --out {args.out}"
+    try:
+        report = write_report(os.environ["DATABASE_URL"], args.start, args.end, Path(args.out), command)
+    except ValueError as error:
+        print(f"trendfolio report: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {Path(args.out) / 'README.md'} and {len(report.charts)} charts")
+    for horizon, figures in report.figures.items():
+        print(f"  h={horizon:2d}: {figures['portfolios']} portfolios, {figures['scored']} scored, "
+              f"{figures['weighted_10_share_of_trending']:.1%} of sessions with a trending ETF weighted with ≥ 10 "
+              f"stocks, {figures['weighted_unequal_share']:.1%} of weighted ones with unequal weights")
     return 0
 
 
@@ -356,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
     p.add_argument("--dry-run", action="store_true", help="check the range and print the estimate, run nothing")
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("report", help="write the track record of [--start, --end] (Markdown and PNG charts) from the "
+                                      "stored tables")
+    p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first session, YYYY-MM-DD")
+    p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last session, YYYY-MM-DD (inclusive)")
+    p.add_argument("--out", default="docs/track-record", help="folder for README.md and the charts")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
     p.add_argument("--port", type=int, default=DEFAULT_UI_PORT,
                    help=f"the port of the Dagster UI on 127.0.0.1 (default {DEFAULT_UI_PORT})")

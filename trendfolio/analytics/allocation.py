@@ -1,9 +1,10 @@
 """Stage 5 in Spark: a portfolio per session and horizon from the holdings of that session's trending ETFs.
 
 Scheme (ARCHITECTURE.md has the formulas): score = h-session excess return over SPY / 20-session volatility; stocks
-with a positive score are eligible; raw weight = score / volatility; the source ETFs' shares are capped first, then
-each stock's weight, both by closed-form water-filling (window functions, no iteration). Too few eligible stocks →
-the trending ETFs themselves, equally weighted; no trending ETF → SPY.
+with a positive score are eligible; raw weight = score / volatility; the weights are the raw weights made to sum to 1
+under both caps at once, the per-stock cap and the per-source-ETF cap (`capped_weights`, one small problem per session
+and horizon, solved in `applyInPandas`). Too few eligible stocks → the trending ETFs themselves, equally weighted; no
+trending ETF → SPY.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -28,7 +30,7 @@ FALLBACK_BENCHMARK = "fallback_benchmark"
 @dataclass(frozen=True)
 class AllocationRule:
     max_stock_weight: float = 0.10  # relaxed to 1/n when n eligible stocks cannot fill 100 % under it
-    max_etf_weight: float = 0.50  # per source ETF, relaxed to 1/m with m source ETFs
+    max_etf_weight: float = 0.50  # per source ETF; relaxed to 1/m with m source ETFs, then as far as the stocks need
     min_eligible: int = 5  # fewer eligible stocks → hold the trending ETFs
 
     def __post_init__(self):
@@ -36,25 +38,88 @@ class AllocationRule:
             raise ValueError(f"invalid allocation rule {self}")
 
 
-def water_fill(frame: DataFrame, keys: list[str], item: str, value: str, cap: Column) -> DataFrame:
-    """Adds `filled`: `value` normalized to sum 1 within `keys`, no item above `cap`, the excess of capped items
-    spread over the others in proportion to `value` (the projection onto the capped simplex, closed form).
+CAP_TOLERANCE = 1e-12  # how close to its cap a bound ETF's share must come before the iteration stops
+MAX_CAP_ROUNDS = 10_000
 
-    Sorted by value descending (ties: `item` ascending), item j is capped iff every item before it is and
-    value_j × (1 - (j-1)·cap) > cap × (sum of values from j on); the rest share 1 - k·cap in proportion to value."""
-    ordered = Window.partitionBy(*keys).orderBy(F.col(value).desc(), F.col(item))
-    group = Window.partitionBy(*keys)
-    j = F.row_number().over(ordered)
-    tail_sum = F.sum(value).over(ordered.rowsBetween(0, Window.unboundedFollowing))
-    frame = (frame.withColumns({"_cap": cap, "_j": j, "_tail": tail_sum})
-             .withColumn("_over", F.col(value) * (1 - (F.col("_j") - 1) * F.col("_cap")) > F.col("_cap") * F.col("_tail")))
-    first_fit = F.coalesce(F.min(F.when(~F.col("_over"), F.col("_j"))).over(group), F.count("*").over(group) + 1)
-    frame = frame.withColumn("_first_fit", first_fit)
-    frame = frame.withColumn("_fit_tail", F.max(F.when(F.col("_j") == F.col("_first_fit"), F.col("_tail"))).over(group))
-    filled = F.when(F.col("_j") < F.col("_first_fit"), F.col("_cap")).otherwise(
-        F.col(value) * (1 - (F.col("_first_fit") - 1) * F.col("_cap")) / F.col("_fit_tail")
-    )
-    return frame.withColumn("filled", filled).drop("_cap", "_j", "_tail", "_over", "_first_fit", "_fit_tail")
+
+def water_fill(values: np.ndarray, cap: float) -> np.ndarray:
+    """`values` made proportional weights summing to 1 with none above `cap` (needs len × cap ≥ 1): the projection onto
+    the capped simplex in closed form. Sorted descending, position j (from 0) is capped iff every one before it is and
+    value_j × (1 - j·cap) > cap × (sum of the values from j on); the rest share 1 - k·cap in proportion to value."""
+    order = np.argsort(-values, kind="stable")
+    ordered = values[order]
+    tails = np.cumsum(ordered[::-1])[::-1]
+    capped = 0
+    while capped < len(ordered) and ordered[capped] * (1 - capped * cap) > cap * tails[capped]:
+        capped += 1
+    filled = np.full(len(ordered), cap)
+    if capped < len(ordered):
+        filled[capped:] = ordered[capped:] * (1 - capped * cap) / tails[capped]
+    weights = np.empty(len(values))
+    weights[order] = filled
+    return weights
+
+
+def relaxed_etf_cap(capacities: np.ndarray, cap: float) -> float:
+    """The ETF cap, raised to the smallest value at which the ETFs can hold 100 % when ETF e can hold at most
+    `capacities[e]` (its stocks at the stock cap): Σ_e min(cap, capacity_e) ≥ 1."""
+    if np.minimum(cap, capacities).sum() >= 1 - CAP_TOLERANCE:
+        return cap
+    ordered = np.sort(capacities)
+    below = 0.0
+    for j, capacity in enumerate(ordered):
+        rest = len(ordered) - j
+        if below + rest * capacity >= 1:
+            return max(cap, (1 - below) / rest)
+        below += capacity
+    return float(ordered[-1])  # unreachable: the stock cap alone is feasible, so Σ capacities ≥ 1
+
+
+def capped_weights(raw: np.ndarray, etfs: list, max_stock: float, max_etf: float) -> tuple[np.ndarray, str | None]:
+    """Weights ∝ `raw` summing to 1 with no stock above the stock cap c and no ETF's share (Σ w_i / k_i over its
+    stocks, k_i the number of ETFs stock i came from) above the ETF cap C, and a note on any cap that had to be relaxed
+    (None when both hold as configured).
+
+    Each ETF e has a multiplier g_e ≤ 1; a stock's value is raw_i × the mean of its ETFs' multipliers, and the weights
+    are those values water-filled under c. An ETF above C lowers its multiplier, one below C with g_e < 1 raises it,
+    by the factor that would bring its share to C exactly if it alone moved: C(1 - s)/(s(1 - C)). At the fixed point
+    every ETF is at most C, and an ETF whose weights were lowered sits at C exactly (within CAP_TOLERANCE).
+    Relaxation order when the caps cannot hold together: c to 1/n (n stocks); C to 1/m (m ETFs); C to the smallest
+    value the stocks can fill at c (`relaxed_etf_cap`): the stock cap is the hard limit."""
+    n = len(raw)
+    notes = []
+    stock_cap = max_stock
+    if n * max_stock < 1:
+        stock_cap = 1 / n
+        notes.append(f"stock cap {max_stock:g} -> 1/{n}")
+    names = sorted({etf for held in etfs for etf in held})
+    column = {etf: j for j, etf in enumerate(names)}
+    share_of = np.zeros((n, len(names)))  # share_e = Σ_i w_i × share_of[i, e]
+    for i, held in enumerate(etfs):
+        for etf in held:
+            share_of[i, column[etf]] = 1 / len(held)
+    etf_cap = max_etf
+    if len(names) * max_etf < 1:
+        etf_cap = 1 / len(names)
+        notes.append(f"etf cap {max_etf:g} -> 1/{len(names)}")
+    feasible_cap = relaxed_etf_cap(share_of.sum(axis=0) * stock_cap, etf_cap)
+    if feasible_cap > etf_cap:
+        notes.append(f"etf cap {etf_cap:.6g} -> {feasible_cap:.6g} (the stocks cannot fill 100 % under it)")
+        etf_cap = feasible_cap
+    multipliers = np.ones(len(names))
+    counts = share_of.astype(bool).sum(axis=1)
+    for _ in range(MAX_CAP_ROUNDS):
+        weights = water_fill(raw * (share_of.astype(bool) @ multipliers) / counts, stock_cap)
+        if etf_cap >= 1:
+            break
+        shares = weights @ share_of
+        lowered = multipliers < 1
+        if (shares <= etf_cap + CAP_TOLERANCE).all() and (np.abs(shares[lowered] - etf_cap) <= CAP_TOLERANCE).all():
+            break
+        multipliers = np.minimum(1.0, multipliers * etf_cap * (1 - shares) / (shares * (1 - etf_cap)))
+    else:
+        notes.append(f"etf cap {etf_cap:.6g} not met after {MAX_CAP_ROUNDS} rounds: max share {shares.max():.9f}")
+    return weights, "; ".join(notes) or None
 
 
 def stock_metrics(prices: DataFrame, benchmark_prices: DataFrame) -> DataFrame:
@@ -105,27 +170,27 @@ def allocate(
     )
     eligible = scored.where(F.col("n_eligible") >= rule.min_eligible)
 
-    # Source-ETF cap: a stock held by k ETFs counts raw/k towards each; ETF shares are water-filled, then each ETF's
-    # share goes to its stocks in proportion to raw/k.
+    # Both caps per (session, horizon): a small problem each, solved in Python on the executors (lazily, in the same
+    # Spark job as the rest).
     keys = ["session_date", "horizon"]
-    parts = eligible.select(*keys, "ticker", F.explode("etfs").alias("etf"),
-                            (F.col("raw") / F.size("etfs")).alias("part"))
-    etf_totals = parts.groupBy(*keys, "etf").agg(F.sum("part").alias("etf_raw"))
-    etf_shares = water_fill(
-        etf_totals, keys, "etf", "etf_raw",
-        F.greatest(F.lit(rule.max_etf_weight), 1 / F.count("*").over(Window.partitionBy(*keys))),
-    ).withColumnRenamed("filled", "etf_share")
-    pre_weights = (parts.join(etf_shares, [*keys, "etf"])
-                   .groupBy(*keys, "ticker").agg(F.sum(F.col("etf_share") * F.col("part") / F.col("etf_raw"))
-                                                 .alias("pre_weight")))
-    weighted = water_fill(
-        eligible.join(pre_weights, [*keys, "ticker"]), keys, "ticker", "pre_weight",
-        F.greatest(F.lit(rule.max_stock_weight), 1 / F.col("n_eligible")),
-    )
+    max_stock, max_etf = rule.max_stock_weight, rule.max_etf_weight
+
+    def weigh(group):
+        (session_date, horizon), stocks = group
+        stocks = sorted(stocks)
+        weights, note = capped_weights(np.array([raw for _, raw, _ in stocks]), [etfs for _, _, etfs in stocks],
+                                       max_stock, max_etf)
+        return [(session_date, horizon, ticker, float(w), note) for (ticker, _, _), w in zip(stocks, weights)]
+
+    groups = eligible.select(*keys, "ticker", "raw", "etfs").rdd.map(
+        lambda r: ((r.session_date, r.horizon), (r.ticker, r.raw, list(r.etfs)))).groupByKey()
+    weighted = spark.createDataFrame(
+        groups.flatMap(weigh), "session_date date, horizon int, ticker string, weight double, constraint_note string",
+    ).join(eligible, [*keys, "ticker"])
     portfolio = weighted.join(sessions, "session_date").select(
-        *keys, "ticker", F.col("filled").alias("weight"), "score", F.col("vol_20").alias("volatility"),
+        *keys, "ticker", "weight", "score", F.col("vol_20").alias("volatility"),
         F.concat_ws(",", "etfs").alias("source_etfs"), F.lit(SCORE_INVERSE_VOL).alias("method"),
-        F.col("session_date").alias("prices_as_of"), "holdings_as_of", "source",
+        F.col("session_date").alias("prices_as_of"), "holdings_as_of", "constraint_note", "source",
     )
 
     # Sessions with a trending ETF but fewer than min_eligible stocks: the trending ETFs, equally weighted.
@@ -136,7 +201,8 @@ def allocate(
         .select(*keys, "ticker", "weight", (_for_horizon("excess") / F.col("vol_20")).alias("score"),
                 F.col("vol_20").alias("volatility"), F.col("ticker").alias("source_etfs"),
                 F.lit(FALLBACK_TRENDING_ETFS).alias("method"), F.col("session_date").alias("prices_as_of"),
-                F.lit(None).cast("date").alias("holdings_as_of"), "source")
+                F.lit(None).cast("date").alias("holdings_as_of"), F.lit(None).cast("string").alias("constraint_note"),
+                "source")
     )
     # Sessions without a trending ETF: the benchmark.
     benchmark_fallback = (
@@ -145,7 +211,7 @@ def allocate(
                 F.lit(None).cast("double").alias("score"), F.lit(None).cast("double").alias("volatility"),
                 F.lit("").alias("source_etfs"), F.lit(FALLBACK_BENCHMARK).alias("method"),
                 F.col("session_date").alias("prices_as_of"), F.lit(None).cast("date").alias("holdings_as_of"),
-                "source")
+                F.lit(None).cast("string").alias("constraint_note"), "source")
     )
     return (
         portfolio.unionByName(etf_fallback).unionByName(benchmark_fallback)

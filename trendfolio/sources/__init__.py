@@ -25,6 +25,13 @@ class MarketDataSource(Protocol):
         """Columns etf_ticker, holding_ticker, holding_name, weight (a fraction), as known on `as_of`."""
 
 
+def refused_by_source(source: MarketDataSource) -> tuple[list, dict[str, str]]:
+    """What the source itself could not read in its last `daily_ohlc` call: dead letters (validation Rejections) and
+    {ticker: reason} for the tickers it has no readable data for. Only the replay source reads files that can be
+    malformed (`last_refused`, `last_unreadable`); the others report nothing here."""
+    return list(getattr(source, "last_refused", [])), dict(getattr(source, "last_unreadable", {}))
+
+
 def make_source(name: str, **options) -> MarketDataSource:
     if name == "synthetic":
         from trendfolio.sources.synthetic import SyntheticSource

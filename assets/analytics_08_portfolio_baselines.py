@@ -1,0 +1,90 @@
+"""Each evaluated portfolio against its baselines (the trending ETFs, the 11 sectors, SPY), with turnover, costs and
+running risk figures."""
+
+import time
+
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, asset
+from pydantic import Field
+
+from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
+from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allocation
+from assets.analytics_07_portfolio_performance import analytics_07_portfolio_performance
+from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
+from assets.partitions import nyse_sessions, partition_sessions
+from assets.table_metadata import table_metadata
+from resources import PostgresResource, SparkResource
+from trendfolio import calendar
+from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
+from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.tables import PORTFOLIO_BASELINES
+
+TABLE = PORTFOLIO_BASELINES.name
+DEFAULT_COSTS = CostRule()
+
+
+class CostConfig(Config):
+    cost_per_turnover: float = Field(default=DEFAULT_COSTS.cost_per_turnover,
+                                     description="trading cost as a fraction of the portfolio per unit of turnover")
+
+
+@asset(
+    partitions_def=nyse_sessions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[analytics_07_portfolio_performance, analytics_05_portfolio_allocation, analytics_03_trending_etfs,
+          collected_01_daily_etf_ohlc],
+    group_name="analytics",
+    kinds={"spark", "postgres"},
+    description=PORTFOLIO_BASELINES.description,
+    metadata=table_metadata(PORTFOLIO_BASELINES),
+)
+def analytics_08_portfolio_baselines(
+    context: AssetExecutionContext, config: CostConfig, spark: SparkResource, postgres: PostgresResource
+) -> MaterializeResult:
+    start, end, sessions = partition_sessions(context)
+    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    began = time.monotonic()
+    session = spark.session(len(sessions))
+    url = postgres.database_url
+    window = f"BETWEEN '{history_from}' AND '{end}'"
+    performance = read_sql(
+        session, url, "SELECT evaluated_on, session_date, horizon, holdings, portfolio_return, benchmark_return, "
+        f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{end}' "
+        "AND status <> 'unpriced'")  # an unpriced allocation has no return to compare
+    allocations = read_sql(
+        session, url, "SELECT session_date, horizon, ticker, weight, method FROM analytics_05_portfolio_allocation "
+        f"WHERE session_date {window}")
+    trending = read_sql(session, url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs "
+                        f"WHERE session_date {window}")
+    etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
+                          f"WHERE trade_date {window}")
+    # The running figures are recomputed from every stored row: those before the range, and those after it, which
+    # this run rewrites, so a range run in any order leaves the same table.
+    stored = read_sql(session, url, f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE} "
+                      f"WHERE evaluated_on < '{start}' OR evaluated_on > '{end}'")
+    with postgres.connect() as conn:
+        last_stored = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
+    last = max(end, last_stored) if last_stored else end
+    new_rows = baseline_rows(performance, allocations, trending, etf_prices, CostRule(config.cost_per_turnover))
+    written = replace_date_range(url, portfolio_baselines(new_rows, stored, start), TABLE, "evaluated_on", start, last)
+    # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
+    with postgres.connect() as conn:
+        latest = conn.execute(
+            f"SELECT DISTINCT ON (horizon) horizon, evaluations, hit_rate_vs_trending_etfs, hit_rate_vs_spy, "
+            f"cumulative_net_return, max_drawdown FROM {TABLE} WHERE evaluated_on <= %s "
+            "ORDER BY horizon, evaluated_on DESC", (end,)).fetchall()
+        in_range = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE evaluated_on BETWEEN %s AND %s",
+                                (start, end)).fetchone()[0]
+    return MaterializeResult(
+        metadata={
+            "rows_written": written,
+            "rows_in_range": in_range,
+            "later_rows_rewritten": written - in_range,
+            "cost_per_turnover": config.cost_per_turnover,
+            "spark_seconds": round(time.monotonic() - began, 2),
+            **{f"evaluations_{h}": n for h, n, *_ in latest},
+            **{f"hit_rate_vs_trending_etfs_{h}": rate for h, _, rate, *_ in latest},
+            **{f"hit_rate_vs_spy_{h}": rate for h, _, _, rate, *_ in latest},
+            **{f"cumulative_net_return_{h}": value for h, *_, value, _ in latest},
+            **{f"max_drawdown_{h}": value for h, *_, value in latest},
+        }
+    )
