@@ -32,12 +32,15 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Is the pipeline healthy; runs a killed process left STARTED are marked failed first. `trendfolio status` exits
+    1 when something is wrong; `stack status` only reports."""
     from trendfolio import health
 
+    tidied = clear_leftovers()
     report = health.status(args.external)
-    for line in [*report.lines[:-1], *clear_leftovers(), report.lines[-1]]:  # the verdict last
+    for line in [*tidied, *report.lines]:
         print(line)
-    return 1 if report.problems else 0
+    return 1 if report.problems and args.command == "status" else 0
 
 
 def clear_leftovers(instance=None) -> list[str]:
