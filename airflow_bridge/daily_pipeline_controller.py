@@ -12,8 +12,7 @@ Airflow is the scheduler; Dagster does the work. The DAG
   3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API, tagged with
      the Airflow run id — or, when a run with that tag and session is already going or succeeded (the task was
      cleared or retried), follows that run instead of starting a second one;
-  4. waits for the Dagster run in reschedule mode (no worker slot held between polls) and fails (no retry) with the
-     run id and Dagster's failure messages.
+  4. waits for the Dagster run and fails (no retry) with the run id and Dagster's failure messages.
 
 Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library (plus
 exchange_calendars when the Airflow environment has it), so the file can be dropped into any Airflow 3 deployment.
@@ -21,20 +20,19 @@ exchange_calendars when the Airflow environment has it), so the file can be drop
 Airflow Variables (or AIRFLOW_VAR_<NAME> environment variables):
   dagster_url           the Dagster webserver, default http://127.0.0.1:3000 (the local `trendfolio ui`)
   dagster_location      the code location, default `trendfolio` (workspace.yaml)
-  dagster_poll_seconds  how often to ask Dagster for the run's status, default 15 (read from the environment, as
-                        AIRFLOW_VAR_DAGSTER_POLL_SECONDS, when the file is parsed: it sets the sensor's poke interval)
+  dagster_poll_seconds  how often to ask Dagster for the run's status, default 15
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import time
 import urllib.error
 import urllib.request
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import DAG, PokeReturnValue, Variable, get_current_context, task
+from airflow.sdk import DAG, Variable, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 DAG_ID = "daily_pipeline_controller"
@@ -47,7 +45,6 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 # runs are not: clearing a failed task launches a new run).
 REUSABLE = {"QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUCCESS"}
 HTTP_TIMEOUT_S = 60
-POLL_S = float(os.environ.get("AIRFLOW_VAR_DAGSTER_POLL_SECONDS", "15"))
 
 LAUNCH_RUN = """
 mutation LaunchRun($executionParams: ExecutionParams!) {
@@ -286,24 +283,25 @@ with DAG(
         print(f"Dagster run {run_id} launched: {dagster_url()}/runs/{run_id}")
         return run_id
 
-    # Reschedule mode: between two polls the task gives its worker slot back (a run takes minutes, up to hours).
-    # Airflow 3.2-3.3 may fail a reschedule-mode sensor on the executor's late report of its previous poke
-    # (apache/airflow#71172): a retry polls on. Polling is idempotent; a Dagster failure (AirflowFailException) is
-    # never retried.
-    @task.sensor(mode="reschedule", poke_interval=POLL_S, timeout=dt.timedelta(hours=4).total_seconds(),
-                 retries=3, retry_delay=dt.timedelta(seconds=POLL_S))
-    def wait_for_dagster_run(dagster_run_id: str) -> PokeReturnValue:  # not `run_id`: TaskFlow reserves it
-        run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
-        if run["__typename"] != "Run":
-            raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
-        status = run["status"]
-        print(f"Dagster run {dagster_run_id}: {status}")
-        if status not in FINISHED:
-            return PokeReturnValue(is_done=False)
+    # A plain task that polls, not a reschedule-mode sensor: Airflow 3.2-3.3 fails such a sensor when the executor's
+    # report of one poke arrives after the next poke is queued (apache/airflow#71172), which a loaded machine hits on
+    # most pokes. It holds one worker slot while the Dagster run lasts.
+    @task(execution_timeout=dt.timedelta(hours=4))
+    def wait_for_dagster_run(dagster_run_id: str) -> str:  # not `run_id`: TaskFlow reserves it for Airflow's own
+        poll_s = float(Variable.get("dagster_poll_seconds", default="15"))
+        status = None
+        while status not in FINISHED:
+            time.sleep(poll_s)
+            run = graphql(RUN_STATUS, {"runId": dagster_run_id})["runOrError"]
+            if run["__typename"] != "Run":
+                raise AirflowFailException(f"Dagster run {dagster_run_id}: {run['__typename']}: {run.get('message')}")
+            if run["status"] != status:
+                status = run["status"]
+                print(f"Dagster run {dagster_run_id}: {status}")
         if status != "SUCCESS":
             reasons = "; ".join(failure_messages(dagster_run_id)) or "no failure event recorded"
             raise AirflowFailException(f"Dagster run {dagster_run_id} ended {status}: {reasons} "
                                        f"({dagster_url()}/runs/{dagster_run_id})")
-        return PokeReturnValue(is_done=True, xcom_value=status)
+        return status
 
     wait_for_dagster_run(launch_dagster_run(nyse_session()))

@@ -43,7 +43,6 @@ OPTIONAL_VARIABLES = {
     "TRENDFOLIO_KAFKA_PORT": "embedded stack only: its broker port",
     "JAVA_HOME": "optional: the image has java on PATH",
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
-    "AIRFLOW_VAR_DAGSTER_POLL_SECONDS": "optional: the DAG's poke interval, 15 s by default",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "`trendfolio airflow` only (a laptop's local Airflow): overrides its "
                                            "metadata database; the compose Airflow sets its own",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "`trendfolio airflow` only: the async URL of that database",

@@ -4,7 +4,7 @@ command.
 Airflow's metadata lives in an `airflow` database on the warehouse's PostgreSQL server (the embedded one by default;
 AIRFLOW__DATABASE__SQL_ALCHEMY_CONN overrides it), its home under the local stack's folder. Three components run:
 the API server (UI, REST API and the execution API the tasks report to), the scheduler (LocalExecutor) and the DAG
-processor — no triggerer: the DAG's wait is a reschedule-mode sensor. The DAG folder, the Dagster URL and the execution
+processor (no triggerer: nothing defers). The DAG folder, the Dagster URL and the execution
 API URL are set, the DAG is unpaused, and the admin login is printed (the password stays in its file).
 """
 
@@ -81,6 +81,7 @@ def environment(home: Path, port: int, dagster_url: str, database_url: str) -> d
         "AIRFLOW__API__BASE_URL": api,
         # Tasks report to the execution API of this API server, not the default :8080.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",  # 5 s by default: too short on a busy laptop
         "AIRFLOW_VAR_DAGSTER_URL": dagster_url,
     }
 
