@@ -1,12 +1,14 @@
 """How the API reaches PostgreSQL: as the SELECT-only role `trendfolio_api` (sql/005_api_readonly_role.sql), in
-read-only transactions, one short connection per request."""
+read-only transactions, one short connection per request, every statement bounded by a statement and a lock timeout (a
+table locked by the nightly run or an operator makes a request answer 503 quickly instead of holding a worker thread)."""
 
 from __future__ import annotations
 
 import math
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import quote, urlparse, urlunparse
 
@@ -45,15 +47,38 @@ def _json_safe(value):
     return value
 
 
+class DatabaseBusy(Exception):
+    """Every connection the API may open is in use, for longer than a request should wait."""
+
+
 @dataclass(frozen=True)
 class Database:
     url: str
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 1000
+    connect_timeout_s: int = 5
+    # At most this many connections at once, well under the role's CONNECTION LIMIT (sql/009: 40, shared by the API
+    # and dashboard processes), so a burst of requests waits here, bounded, instead of failing at the server.
+    max_connections: int = 16
+    slots: threading.BoundedSemaphore = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "slots", threading.BoundedSemaphore(self.max_connections))
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        with psycopg.connect(self.url, connect_timeout=10, row_factory=dict_row) as conn:
-            conn.read_only = True  # a second guard: the role itself can only SELECT
-            yield conn
+        if not self.slots.acquire(timeout=self.statement_timeout_ms / 1000):
+            raise DatabaseBusy(f"all {self.max_connections} of the API's database connections stayed in use for "
+                               f"{self.statement_timeout_ms} ms")
+        try:
+            options = (f"-c statement_timeout={self.statement_timeout_ms} -c lock_timeout={self.lock_timeout_ms} "
+                       f"-c idle_in_transaction_session_timeout={self.statement_timeout_ms * 2}")
+            with psycopg.connect(self.url, connect_timeout=self.connect_timeout_s, options=options,
+                                 row_factory=dict_row) as conn:
+                conn.read_only = True  # a second guard: the role itself can only SELECT
+                yield conn
+        finally:
+            self.slots.release()
 
     @staticmethod
     def rows(conn: psycopg.Connection, query, params=()) -> list[dict]:

@@ -43,8 +43,10 @@ class TrendingEtf(BaseModel):
     score: float | None
     score_rank: int | None
     is_trending: bool
+    selection: str  # why it is (not) trending: trending, not_top_n, below_ma_50, insufficient_history, benchmark…
     rule: str
     source: str
+    trending_since: dt.date | None  # first session of its current unbroken trending run (computed sessions)
 
 
 class TrendingEtfs(Page[TrendingEtf]):
@@ -63,9 +65,125 @@ class Position(BaseModel):
     source: str
 
 
+class Explanation(BaseModel):
+    method: str | None  # score_inv_vol_capped, fallback_trending_etfs or fallback_benchmark
+    label: str  # what a user calls it: weighted stocks, trending-ETFs fallback, SPY fallback
+    reason: str  # why this method, in one sentence
+    notes: list[str]  # how the caps shaped the weights
+    trending_etfs: list[str]
+    holdings_as_of: dt.date | None
+    holdings_age_sessions: int | None  # sessions between the holdings snapshot and the session
+    candidates: int  # stocks the trending ETFs hold on the session
+    priced_candidates: int  # of which have a price on the session
+
+
 class Portfolio(Page[Position]):
     session_date: dt.date
     horizon: int
+    explanation: Explanation
+
+
+class Change(BaseModel):
+    ticker: str
+    change: str  # entered, left, increased, decreased, unchanged
+    previous_weight: float | None
+    weight: float | None
+    weight_change: float
+
+
+class Changes(Page[Change]):
+    session_date: dt.date
+    horizon: int
+    previous_session: dt.date | None
+    turnover: float | None  # Σ|Δw| / 2 against the previous session's portfolio
+
+
+class TrendingHistoryRow(BaseModel):
+    session_date: dt.date
+    ticker: str
+    etf_role: str
+    score: float | None
+    score_rank: int | None
+    is_trending: bool
+    selection: str
+
+
+class TrendingHistory(Page[TrendingHistoryRow]):
+    sessions: list[dt.date]
+
+
+class Turnover(BaseModel):
+    session_date: dt.date
+    horizon: int
+    previous_session: dt.date
+    turnover: float
+    entered: int
+    left_count: int
+
+
+class WeightHistoryRow(BaseModel):
+    session_date: dt.date
+    horizon: int
+    weight: float
+    score: float | None
+    method: str
+    source_etfs: str
+    evaluated_on: dt.date | None  # the session the horizon ended (once it has)
+    ticker_return: float | None
+    contribution: float | None  # weight × ticker_return
+    portfolio_return: float | None
+
+
+class WeightHistory(Page[WeightHistoryRow]):
+    ticker: str
+
+
+class HorizonRecord(BaseModel):
+    horizon: int
+    evaluations: int  # scored portfolios (analytics_08)
+    first_evaluated_on: dt.date | None
+    last_evaluated_on: dt.date | None
+    hit_rate: float | None  # against SPY (running, latest)
+    hit_rate_vs_trending_etfs: float | None  # the session's trending ETFs, equally weighted
+    hit_rate_vs_sector_etfs: float | None  # the 11 sector ETFs, equally weighted
+    mean_excess_return: float | None  # against SPY, per portfolio
+    mean_excess_vs_trending_etfs: float | None
+    mean_excess_vs_sector_etfs: float | None
+    cumulative_return: float | None
+    cumulative_net_return: float | None  # after cost_per_turnover × turnover
+    cumulative_benchmark_return: float | None  # SPY
+    cumulative_trending_etfs_return: float | None
+    cumulative_sector_etfs_return: float | None
+    max_drawdown: float | None  # of the cumulative curve, peak to trough (a negative fraction)
+    benchmark_max_drawdown: float | None  # of SPY's curve over the same portfolios
+    annualized_volatility: float | None
+    mean_turnover: float | None
+    cost_per_turnover: float | None
+    portfolios: int  # computed portfolios of the horizon, scored or not
+    weighted_share: float | None  # share of them that are weighted stocks, not a fallback
+
+
+class CurvePoint(BaseModel):
+    evaluated_on: dt.date
+    session_date: dt.date
+    horizon: int
+    cumulative_return: float
+    cumulative_net_return: float
+    cumulative_benchmark_return: float
+    cumulative_trending_etfs_return: float
+    cumulative_sector_etfs_return: float
+    drawdown: float
+
+
+class TrackRecord(BaseModel):
+    horizons: list[HorizonRecord]
+    curves: list[CurvePoint]
+
+
+class MarketClosures(BaseModel):
+    start: dt.date
+    end: dt.date
+    closed_weekdays: list[dt.date]
 
 
 class Holding(BaseModel):

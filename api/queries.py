@@ -19,17 +19,22 @@ ETF_PRICES_TABLE = tables.DAILY_ETF_OHLC.name
 STOCK_PRICES_TABLE = tables.DAILY_STOCK_HISTORY.name
 # Realized performance: the columns the API serves, in order.
 PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
+BASELINES_TABLE = tables.PORTFOLIO_BASELINES.name
 PERFORMANCE_COLUMNS = (
     "session_date", "horizon", "evaluated_on", "holdings", "portfolio_return", "benchmark_return", "excess_return",
     "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source",
 )
 # The tables /api/status reports on, with the column that dates their rows.
 STATUS_TABLES = {table.name: table.date_column for table in tables.PIPELINE_TABLES}
+MIGRATIONS_TABLE = "ops_schema_migrations"
+# Rows a summary reads at once (the track record: 3 horizons × ~250 sessions a year for 10 years).
+MAX_ROWS = 10_000
 
 TRENDING_COLUMNS = (
     "ticker", "etf_role", "adj_close", "ret_5", "ret_10", "ret_20", "ret_60", "excess_5", "excess_10", "excess_20",
-    "excess_60", "vol_20", "ma_50", "above_ma_50", "score", "score_rank", "is_trending", "rule", "source",
+    "excess_60", "vol_20", "ma_50", "above_ma_50", "score", "score_rank", "is_trending", "selection", "rule", "source",
 )
+HISTORY_COLUMNS = ("session_date", "ticker", "etf_role", "score", "score_rank", "is_trending", "selection")
 PORTFOLIO_COLUMNS = (
     "ticker", "weight", "score", "volatility", "source_etfs", "method", "prices_as_of", "holdings_as_of", "source",
 )
@@ -73,14 +78,43 @@ def has_date(conn: psycopg.Connection, table: str, column: str, day: dt.date) ->
         sql.Identifier(table), sql.Identifier(column)), (day,))
 
 
+# The first session of the unbroken run of computed trending sessions that ends at the row's session.
+TRENDING_SINCE = sql.SQL("""CASE WHEN t.is_trending THEN (
+    SELECT min(s.session_date) FROM analytics_03_trending_etfs s
+    WHERE s.ticker = t.ticker AND s.session_date <= t.session_date AND s.session_date > coalesce((
+        SELECT max(n.session_date) FROM analytics_03_trending_etfs n
+        WHERE n.ticker = t.ticker AND n.session_date < t.session_date AND NOT n.is_trending), '-infinity'::date))
+    END""")
+
+
 def trending_etfs(conn, session_date: dt.date, only_trending: bool, limit: int, offset: int) -> tuple[int, list[dict]]:
-    where = sql.SQL("session_date = %s") + (sql.SQL(" AND is_trending") if only_trending else sql.SQL(""))
-    total = Database.value(conn, sql.SQL("SELECT count(*) FROM analytics_03_trending_etfs WHERE ") + where,
+    where = sql.SQL("t.session_date = %s") + (sql.SQL(" AND t.is_trending") if only_trending else sql.SQL(""))
+    total = Database.value(conn, sql.SQL("SELECT count(*) FROM analytics_03_trending_etfs t WHERE ") + where,
                            (session_date,))
     items = Database.rows(conn, sql.SQL(
-        "SELECT {} FROM analytics_03_trending_etfs WHERE {} ORDER BY score_rank NULLS LAST, ticker LIMIT %s OFFSET %s"
-    ).format(_columns(TRENDING_COLUMNS), where), (session_date, limit, offset))
+        "SELECT {}, {} AS trending_since FROM analytics_03_trending_etfs t WHERE {} "
+        "ORDER BY t.score_rank NULLS LAST, t.ticker LIMIT %s OFFSET %s"
+    ).format(sql.SQL(", ").join(sql.Identifier("t", name) for name in TRENDING_COLUMNS), TRENDING_SINCE, where),
+        (session_date, limit, offset))
     return total, items
+
+
+def trending_history(conn, end: dt.date | None, sessions: int, limit: int, offset: int
+                     ) -> tuple[list[dt.date], int, list[dict]]:
+    """Every ETF's rank and trending flag over the last `sessions` computed sessions up to `end`, oldest first."""
+    days = [row["session_date"] for row in Database.rows(
+        conn, "SELECT DISTINCT session_date FROM analytics_03_trending_etfs "
+              "WHERE %s::date IS NULL OR session_date <= %s::date ORDER BY session_date DESC LIMIT %s",
+        (end, end, sessions))][::-1]
+    if not days:
+        return [], 0, []
+    where = "session_date BETWEEN %s AND %s"
+    total = Database.value(conn, f"SELECT count(*) FROM analytics_03_trending_etfs WHERE {where}", (days[0], days[-1]))
+    items = Database.rows(conn, sql.SQL(
+        "SELECT {} FROM analytics_03_trending_etfs WHERE " + where
+        + " ORDER BY session_date, etf_role DESC, score_rank NULLS LAST, ticker LIMIT %s OFFSET %s"
+    ).format(_columns(HISTORY_COLUMNS)), (days[0], days[-1], limit, offset))
+    return days, total, items
 
 
 def portfolio(conn, session_date: dt.date, horizon: int, limit: int, offset: int) -> tuple[int, list[dict]]:
@@ -160,3 +194,126 @@ def table_status(conn, table: str, date_column: str) -> dict:
     row = Database.rows(conn, query)[0]
     dead_letters = Database.value(conn, "SELECT count(*) FROM ops_dead_letters WHERE target_table = %s", (table,))
     return {"table": table, "exists": True, **row, "sources": sorted(row["sources"]), "dead_letters": dead_letters}
+
+
+def trending_tickers(conn, session_date: dt.date) -> list[str]:
+    return [row["ticker"] for row in Database.rows(
+        conn, "SELECT ticker FROM analytics_03_trending_etfs WHERE session_date = %s AND is_trending "
+              "ORDER BY score_rank, ticker", (session_date,))]
+
+
+def candidate_counts(conn, session_date: dt.date, etfs: list[str]) -> dict:
+    """The stocks the trending ETFs hold on the session (their latest snapshot on or before it) and how many of them
+    have a price on the session: the universe the weighting could choose from."""
+    return Database.rows(conn, f"""
+        WITH latest AS (SELECT etf_ticker, max(as_of_date) AS as_of_date FROM {HOLDINGS_TABLE}
+                        WHERE etf_ticker = ANY(%s) AND as_of_date <= %s GROUP BY etf_ticker),
+             held AS (SELECT DISTINCT h.holding_ticker FROM {HOLDINGS_TABLE} h JOIN latest USING (etf_ticker, as_of_date))
+        SELECT count(*) AS held,
+               count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {STOCK_PRICES_TABLE} p
+                                              WHERE p.ticker = held.holding_ticker AND p.trade_date = %s)) AS priced
+        FROM held""", (etfs, session_date, session_date))[0]
+
+
+def previous_portfolio_session(conn, session_date: dt.date, horizon: int) -> dt.date | None:
+    return Database.value(conn, f"SELECT max(session_date) FROM {PORTFOLIO_TABLE} WHERE horizon = %s "
+                                "AND session_date < %s", (horizon, session_date))
+
+
+CHANGE_ORDER = {"entered": 0, "left": 1, "increased": 2, "decreased": 3, "unchanged": 4}
+
+
+def portfolio_changes(conn, session_date: dt.date, previous: dt.date | None, horizon: int) -> list[dict]:
+    """Each ticker of the session's portfolio or of the previous one, with both weights and what happened to it."""
+    rows = Database.rows(conn, f"""
+        SELECT coalesce(n.ticker, p.ticker) AS ticker, p.weight AS previous_weight, n.weight AS weight
+        FROM (SELECT ticker, weight FROM {PORTFOLIO_TABLE} WHERE session_date = %s AND horizon = %s) n
+        FULL JOIN (SELECT ticker, weight FROM {PORTFOLIO_TABLE} WHERE session_date = %s AND horizon = %s) p
+          USING (ticker)""", (session_date, horizon, previous, horizon))
+    for row in rows:
+        before, now = row["previous_weight"] or 0.0, row["weight"] or 0.0
+        row["change"] = ("entered" if row["previous_weight"] is None else "left" if row["weight"] is None
+                         else "increased" if now > before + 1e-9 else "decreased" if now < before - 1e-9
+                         else "unchanged")
+        row["weight_change"] = now - before
+    return sorted(rows, key=lambda r: (CHANGE_ORDER[r["change"]], -abs(r["weight_change"]), r["ticker"]))
+
+
+def turnover(conn, horizon: int | None) -> list[dict]:
+    """Per (session, horizon): turnover against the previous computed session's portfolio of the same horizon
+    (Σ|Δw| / 2), and how many tickers entered and left; the first session of each horizon has no previous one."""
+    return Database.rows(conn, f"""
+        WITH s AS (SELECT DISTINCT session_date, horizon FROM {PORTFOLIO_TABLE}
+                   WHERE %s::smallint IS NULL OR horizon = %s::smallint),
+             pairs AS (SELECT session_date, horizon,
+                              lag(session_date) OVER (PARTITION BY horizon ORDER BY session_date) AS previous_session
+                       FROM s),
+             deltas AS (
+                 SELECT p.session_date, p.horizon, a.ticker, a.weight AS now, 0.0 AS before
+                 FROM pairs p JOIN {PORTFOLIO_TABLE} a ON a.session_date = p.session_date AND a.horizon = p.horizon
+                 WHERE p.previous_session IS NOT NULL
+                 UNION ALL
+                 SELECT p.session_date, p.horizon, a.ticker, 0.0, a.weight
+                 FROM pairs p JOIN {PORTFOLIO_TABLE} a ON a.session_date = p.previous_session AND a.horizon = p.horizon),
+             per_ticker AS (SELECT session_date, horizon, ticker, sum(now) AS now, sum(before) AS before
+                            FROM deltas GROUP BY 1, 2, 3)
+        SELECT p.session_date, p.horizon, p.previous_session,
+               sum(abs(t.now - t.before)) / 2 AS turnover,
+               count(*) FILTER (WHERE t.before = 0 AND t.now > 0) AS entered,
+               count(*) FILTER (WHERE t.now = 0 AND t.before > 0) AS left_count
+        FROM pairs p JOIN per_ticker t USING (session_date, horizon)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2""", (horizon, horizon))
+
+
+BASELINE_COLUMNS = (
+    "evaluated_on", "session_date", "horizon", "method", "portfolio_return", "trending_etfs_return",
+    "sector_etfs_return", "spy_return", "excess_vs_trending_etfs", "excess_vs_sector_etfs", "excess_vs_spy",
+    "turnover", "cost_per_turnover", "net_return", "evaluations", "hit_rate_vs_trending_etfs", "hit_rate_vs_sector_etfs",
+    "hit_rate_vs_spy", "cumulative_return", "cumulative_net_return", "cumulative_trending_etfs_return",
+    "cumulative_sector_etfs_return", "cumulative_spy_return", "max_drawdown", "annualized_volatility",
+)
+
+
+def baselines(conn) -> list[dict]:
+    """analytics_08: each scored portfolio against the trending ETFs, the 11 sectors and SPY, oldest first."""
+    return Database.rows(conn, sql.SQL("SELECT {} FROM {} ORDER BY evaluated_on, horizon LIMIT %s").format(
+        _columns(BASELINE_COLUMNS), sql.Identifier(BASELINES_TABLE)), (MAX_ROWS,))
+
+
+WEIGHT_HISTORY_COLUMNS = ("session_date", "horizon", "weight", "score", "method", "source_etfs", "evaluated_on",
+                          "ticker_return", "contribution", "portfolio_return")
+
+
+def weight_history(conn, ticker: str, horizon: int | None, limit: int, offset: int) -> tuple[int, list[dict]]:
+    """Every portfolio that held `ticker`: its weight, and once the horizon ended the ticker's return over it and its
+    contribution (weight × return) to the portfolio's return."""
+    where = "a.ticker = %s AND (%s::smallint IS NULL OR a.horizon = %s::smallint)"
+    params = (ticker, horizon, horizon)
+    total = Database.value(conn, f"SELECT count(*) FROM {PORTFOLIO_TABLE} a WHERE {where}", params)
+    items = Database.rows(conn, f"""
+        WITH prices AS (SELECT ticker, trade_date, adj_close FROM {STOCK_PRICES_TABLE} WHERE ticker = %s
+                        UNION ALL
+                        SELECT ticker, trade_date, adj_close FROM {ETF_PRICES_TABLE} WHERE ticker = %s)
+        SELECT a.session_date, a.horizon, a.weight, a.score, a.method, a.source_etfs, f.evaluated_on,
+               p1.adj_close / p0.adj_close - 1 AS ticker_return,
+               a.weight * (p1.adj_close / p0.adj_close - 1) AS contribution, f.portfolio_return
+        FROM {PORTFOLIO_TABLE} a
+        LEFT JOIN {PERFORMANCE_TABLE} f ON f.session_date = a.session_date AND f.horizon = a.horizon
+        LEFT JOIN prices p0 ON p0.trade_date = a.session_date
+        LEFT JOIN prices p1 ON p1.trade_date = f.evaluated_on
+        WHERE {where} ORDER BY a.session_date, a.horizon LIMIT %s OFFSET %s""",
+        (ticker, ticker, *params, limit, offset))
+    return total, items
+
+
+def portfolio_methods(conn) -> dict[tuple[int, str], int]:
+    """How many (session) portfolios each method built, per horizon."""
+    return {(row["horizon"], row["method"]): row["portfolios"] for row in Database.rows(
+        conn, f"SELECT horizon, method, count(DISTINCT session_date) AS portfolios FROM {PORTFOLIO_TABLE} "
+              "GROUP BY 1, 2")}
+
+
+def portfolio_positions(conn, session_date: dt.date, horizon: int) -> list[dict]:
+    return Database.rows(conn, f"SELECT ticker, weight, method, source_etfs, holdings_as_of, constraint_note "
+                               f"FROM {PORTFOLIO_TABLE} "
+                               "WHERE session_date = %s AND horizon = %s", (session_date, horizon))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -36,7 +37,7 @@ from api.database import Database, as_api_role
 from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
 from fault_support import record_summary
-from headless_chromium import HeadlessChromium, chromium_binary
+from trendfolio.devtools.headless_chromium import HeadlessChromium, chromium_binary
 from trendfolio.stack import free_port, wait_for_port
 
 SESSIONS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 23)]
@@ -46,6 +47,32 @@ THANKSGIVING = dt.date(2026, 11, 26)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = pytest.mark.integration
+
+# The API's operations, one test each; test_docs_and_openapi checks the list covers the document.
+OPERATIONS = ["/api/sessions", "/api/sessions/{session_date}/trending-etfs",
+              "/api/sessions/{session_date}/portfolios/{horizon}",
+              "/api/sessions/{session_date}/portfolios/{horizon}/changes", "/api/trending-history",
+              "/api/market-closures", "/api/etfs/{ticker}/holdings", "/api/tickers/{ticker}/prices",
+              "/api/tickers/{ticker}/weights", "/api/performance", "/api/turnover", "/api/track-record",
+              "/api/status"]
+# A request to each operation, for the tests that try them all.
+EXAMPLE_REQUESTS = {
+    "/api/sessions": "/api/sessions",
+    "/api/sessions/{session_date}/trending-etfs": f"/api/sessions/{SESSIONS[0]}/trending-etfs",
+    "/api/sessions/{session_date}/portfolios/{horizon}": f"/api/sessions/{SESSIONS[0]}/portfolios/5",
+    "/api/sessions/{session_date}/portfolios/{horizon}/changes": f"/api/sessions/{SESSIONS[0]}/portfolios/5/changes",
+    "/api/trending-history": "/api/trending-history",
+    "/api/market-closures": f"/api/market-closures?start={SESSIONS[0]}&end={SESSIONS[-1]}",
+    "/api/etfs/{ticker}/holdings": "/api/etfs/XLK/holdings",
+    "/api/tickers/{ticker}/prices": "/api/tickers/SPY/prices",
+    "/api/tickers/{ticker}/weights": "/api/tickers/SPY/weights",
+    "/api/performance": "/api/performance",
+    "/api/turnover": "/api/turnover",
+    "/api/track-record": "/api/track-record",
+    "/api/status": "/api/status",
+}
+# The one operation that answers from the exchange calendar alone, without the database.
+NO_DATABASE = {"/api/market-closures"}
 
 
 def fill_performance(warehouse) -> list[tuple]:
@@ -64,6 +91,31 @@ def fill_performance(warehouse) -> list[tuple]:
     return rows
 
 
+def fill_baselines(warehouse, performance: list[tuple]) -> list[dict]:
+    """analytics_08 likewise: a row of its shape for each filled analytics_07 row."""
+    rows = []
+    for index, (session, horizon, evaluated_on, holdings, portfolio_return, spy_return, *_rest) in enumerate(performance):
+        trending, sectors = spy_return + 0.003 * (index % 3 - 1), spy_return - 0.001 * index
+        rows.append({
+            "evaluated_on": evaluated_on, "session_date": session, "horizon": horizon, "method": "score_inv_vol_capped",
+            "holdings": holdings, "portfolio_return": portfolio_return, "trending_etfs_return": trending,
+            "sector_etfs_return": sectors, "spy_return": spy_return,
+            "excess_vs_trending_etfs": portfolio_return - trending, "excess_vs_sector_etfs": portfolio_return - sectors,
+            "excess_vs_spy": portfolio_return - spy_return, "turnover": None if index < 3 else 0.1 * index,
+            "cost_per_turnover": 0.001, "net_return": portfolio_return - 0.0001 * index, "evaluations": 1 + index // 3,
+            "hit_rate_vs_trending_etfs": 0.5, "hit_rate_vs_sector_etfs": 0.25 * (index % 3), "hit_rate_vs_spy": 0.5,
+            "cumulative_return": 0.01 * (index - 4) ** 2 - 0.05, "cumulative_net_return": 0.01 * index,
+            "cumulative_trending_etfs_return": 0.002 * index, "cumulative_sector_etfs_return": -0.001 * index,
+            "cumulative_spy_return": 0.003 * index - 0.01, "max_drawdown": -0.01 * index,
+            "annualized_volatility": 0.2, "source": "synthetic"})
+    with psycopg.connect(warehouse.database_url) as conn:
+        conn.execute(f"DELETE FROM {queries.BASELINES_TABLE}")
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {queries.BASELINES_TABLE} ({', '.join(rows[0])}) "
+                            f"VALUES ({', '.join(['%s'] * len(rows[0]))})", [tuple(row.values()) for row in rows])
+    return rows
+
+
 @pytest.fixture(scope="module")
 def filled(services):
     """One pipeline run over three sessions (a partition range), then the API's view of that database."""
@@ -74,7 +126,7 @@ def filled(services):
         })
         assert result.success
         performance = fill_performance(warehouse)
-        yield warehouse, performance
+        yield warehouse, performance, fill_baselines(warehouse, performance)
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +285,7 @@ def test_price_history_of_an_etf_and_of_a_stock(client, warehouse_url):
 
 
 def test_realized_performance_per_horizon(client, filled):
-    _, rows = filled
+    _, rows, _ = filled
     body = client.get("/api/performance").json()
     assert body["total"] == len(rows) == 9
     ten = client.get("/api/performance", params={"horizon": 10}).json()
@@ -263,7 +315,8 @@ def test_status_reads_each_table(client, warehouse_url):
     for name, column in queries.STATUS_TABLES.items():
         count, latest = query(warehouse_url, f"SELECT count(*), max({column}) FROM {name}")[0]
         assert tables[name]["exists"]
-        assert (tables[name]["row_count"], tables[name]["max_date"]) == (count, latest.isoformat()), name
+        # analytics_08 has no row until a horizon has ended, which three sessions do not reach
+        assert (tables[name]["row_count"], tables[name]["max_date"]) == (count, latest and latest.isoformat()), name
     assert tables["analytics_05_portfolio_allocation"]["sources"] == ["synthetic"]
     assert tables["collected_01_daily_etf_ohlc"]["last_loaded_at"] is not None
 
@@ -283,6 +336,201 @@ def test_trendfolio_api_command_serves_the_api_and_the_dashboard(warehouse_url, 
         server.terminate()
         output = server.communicate(timeout=20)[0]
     assert f"http://127.0.0.1:{port}/dashboard" in output
+
+
+# --- what the dashboard reads: portfolio explanation, changes, turnover, history, weights, track record, CSV -----
+
+def test_a_portfolio_says_what_it_is(client, warehouse_url):
+    session = SESSIONS[-1]
+    for horizon in (5, 10, 20):
+        body = client.get(f"/api/sessions/{session}/portfolios/{horizon}").json()
+        explanation = body["explanation"]
+        methods = {row[0] for row in query(warehouse_url, "SELECT DISTINCT method FROM analytics_05_portfolio_allocation"
+                                                          " WHERE session_date = %s AND horizon = %s", (session, horizon))}
+        assert {explanation["method"]} == methods
+        assert explanation["label"] in {"weighted stocks", "trending-ETFs fallback", "SPY fallback"}
+        trending = [row[0] for row in query(warehouse_url, "SELECT ticker FROM analytics_03_trending_etfs WHERE "
+                                            "session_date = %s AND is_trending ORDER BY score_rank", (session,))]
+        assert explanation["trending_etfs"] == trending
+        assert explanation["reason"] and (not trending or trending[0] in explanation["reason"])
+        if explanation["method"] == "score_inv_vol_capped":
+            assert explanation["notes"][0].startswith("stock cap")
+            assert explanation["holdings_as_of"] is not None and explanation["holdings_age_sessions"] >= 0
+            assert explanation["priced_candidates"] >= body["total"]
+
+
+def test_changes_since_the_previous_session(client, warehouse_url):
+    session, previous = SESSIONS[1], SESSIONS[0]
+    body = client.get(f"/api/sessions/{session}/portfolios/10/changes").json()
+    assert body["previous_session"] == previous.isoformat()
+    now = dict(query(warehouse_url, "SELECT ticker, weight FROM analytics_05_portfolio_allocation "
+                                    "WHERE session_date = %s AND horizon = 10", (session,)))
+    before = dict(query(warehouse_url, "SELECT ticker, weight FROM analytics_05_portfolio_allocation "
+                                       "WHERE session_date = %s AND horizon = 10", (previous,)))
+    items = {item["ticker"]: item for item in body["items"]}
+    assert set(items) == set(now) | set(before)
+    assert {t for t, item in items.items() if item["change"] == "entered"} == set(now) - set(before)
+    assert {t for t, item in items.items() if item["change"] == "left"} == set(before) - set(now)
+    expected = sum(abs(now.get(t, 0) - before.get(t, 0)) for t in items) / 2
+    assert body["turnover"] == pytest.approx(expected)
+    turnover = client.get("/api/turnover", params={"horizon": 10}).json()["items"]
+    assert [(row["session_date"], row["previous_session"]) for row in turnover] == [
+        (SESSIONS[1].isoformat(), SESSIONS[0].isoformat()), (SESSIONS[2].isoformat(), SESSIONS[1].isoformat())]
+    assert turnover[0]["turnover"] == pytest.approx(expected)
+    first = client.get(f"/api/sessions/{SESSIONS[0]}/portfolios/10/changes").json()
+    assert first["previous_session"] is None and first["turnover"] is None
+    assert {item["change"] for item in first["items"]} == {"entered"}
+
+
+def test_trending_history_and_since_when(client, warehouse_url):
+    body = client.get("/api/trending-history", params={"sessions": 2}).json()
+    assert body["sessions"] == [d.isoformat() for d in SESSIONS[1:]]
+    assert body["total"] == len(body["items"]) == 30
+    stored = {(row[0].isoformat(), row[1]): row[2] for row in query(
+        warehouse_url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs")}
+    assert all(stored[(item["session_date"], item["ticker"])] == item["is_trending"] for item in body["items"])
+    ranking = client.get(f"/api/sessions/{SESSIONS[-1]}/trending-etfs").json()["items"]
+    for item in ranking:
+        history = [stored[(d.isoformat(), item["ticker"])] for d in SESSIONS]
+        if not item["is_trending"]:
+            assert item["trending_since"] is None
+            continue
+        run_start = len(history) - 1
+        while run_start > 0 and history[run_start - 1]:
+            run_start -= 1
+        assert item["trending_since"] == SESSIONS[run_start].isoformat(), item["ticker"]
+
+
+def test_weight_history_of_a_stock(client, warehouse_url):
+    ticker, held = query(warehouse_url, "SELECT ticker, count(*) FROM analytics_05_portfolio_allocation "
+                                        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")[0]
+    body = client.get(f"/api/tickers/{ticker}/weights").json()
+    assert body["total"] == held == len(body["items"])
+    stored = {(row[0].isoformat(), row[1]): row[2] for row in query(
+        warehouse_url, "SELECT session_date, horizon, weight FROM analytics_05_portfolio_allocation WHERE ticker = %s",
+        (ticker,))}
+    assert {(item["session_date"], item["horizon"]): item["weight"] for item in body["items"]} == pytest.approx(stored)
+    for item in body["items"]:
+        if item["contribution"] is not None:
+            assert item["contribution"] == pytest.approx(item["weight"] * item["ticker_return"])
+
+
+def test_track_record_per_horizon(client, filled, warehouse_url):
+    _, _, rows = filled
+    body = client.get("/api/track-record").json()
+    assert [record["horizon"] for record in body["horizons"]] == [5, 10, 20]
+    methods = dict(query(warehouse_url, "SELECT horizon, count(DISTINCT session_date) FILTER (WHERE method = "
+                                        "'score_inv_vol_capped')::float / count(DISTINCT session_date) "
+                                        "FROM analytics_05_portfolio_allocation GROUP BY 1"))
+    for record in body["horizons"]:
+        own = sorted((row for row in rows if row["horizon"] == record["horizon"]), key=lambda row: row["evaluated_on"])
+        last = own[-1]
+        assert record["evaluations"] == len(own) == 3
+        assert (record["hit_rate"], record["hit_rate_vs_trending_etfs"], record["hit_rate_vs_sector_etfs"]) == \
+            pytest.approx((last["hit_rate_vs_spy"], last["hit_rate_vs_trending_etfs"], last["hit_rate_vs_sector_etfs"]))
+        assert (record["cumulative_return"], record["cumulative_net_return"], record["cumulative_benchmark_return"]) == \
+            pytest.approx((last["cumulative_return"], last["cumulative_net_return"], last["cumulative_spy_return"]))
+        assert record["max_drawdown"] == pytest.approx(last["max_drawdown"])
+        assert record["mean_excess_vs_sector_etfs"] == pytest.approx(
+            sum(row["excess_vs_sector_etfs"] for row in own) / 3)
+        turnovers = [row["turnover"] for row in own if row["turnover"] is not None]
+        assert record["mean_turnover"] == pytest.approx(sum(turnovers) / len(turnovers))
+        spy = [1 + row["cumulative_spy_return"] for row in own]
+        worst = min(value / max([1.0, *spy[:index + 1]]) - 1 for index, value in enumerate(spy))
+        assert record["benchmark_max_drawdown"] == pytest.approx(worst)
+        assert record["weighted_share"] == pytest.approx(methods[record["horizon"]])
+        curve = [c for c in body["curves"] if c["horizon"] == record["horizon"]]
+        assert [c["evaluated_on"] for c in curve] == [row["evaluated_on"].isoformat() for row in own]
+        own_curve = [1 + row["cumulative_return"] for row in own]
+        assert [c["drawdown"] for c in curve] == pytest.approx(
+            [value / max([1.0, *own_curve[:index + 1]]) - 1 for index, value in enumerate(own_curve)])
+
+
+@pytest.mark.parametrize("path", sorted(set(EXAMPLE_REQUESTS) - {"/api/market-closures", "/api/track-record",
+                                                                 "/api/status"}))
+def test_every_list_downloads_as_csv(client, warehouse_url, path):
+    url = EXAMPLE_REQUESTS[path]
+    if path == "/api/etfs/{ticker}/holdings":  # an ETF that trended, so that it has holdings
+        url = f"/api/etfs/{query(warehouse_url, 'SELECT min(etf_ticker) FROM collected_04_etf_holdings')[0][0]}/holdings"
+    body = client.get(url).json()
+    for response in (client.get(url, params={"format": "csv"}), client.get(url, headers={"Accept": "text/csv"})):
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        lines = response.text.splitlines()
+        assert len(lines) == 1 + len(body["items"]) and int(response.headers["x-total-count"]) == body["total"]
+        assert lines[0].split(",")[0] == next(iter(body["items"][0])) if body["items"] else lines[0]
+    assert client.get(url, params={"format": "xml"}).status_code == 422
+
+
+# --- a database that cannot answer: unmigrated, busy ---------------------------------------------------------------
+
+def test_every_endpoint_is_503_json_against_an_unmigrated_database(services, filled):
+    """A database without the schema (the API role exists on the server): 503 with a reason from every endpoint that
+    reads the database, never a plain-text 500."""
+    name = f"test_unmigrated_{os.getpid()}"
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = as_api_role(services.admin_url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with TestClient(create_app(url)) as empty:
+            answers = {path: empty.get(request) for path, request in EXAMPLE_REQUESTS.items()}
+    finally:
+        with psycopg.connect(services.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    details = {path: problem(response, 503) for path, response in answers.items() if path not in NO_DATABASE}
+    assert all("not migrated" in detail or "does not exist" in detail for detail in details.values()), details
+    assert all("trendfolio migrate" in detail or "apply the migrations" in detail for detail in details.values())
+    assert all(answers[path].status_code == 200 for path in NO_DATABASE)
+    record_summary("api_unmigrated", {"endpoints": len(details), "statuses": sorted({r.status_code for r in
+                                                                                    answers.values()}),
+                                      "example": details["/api/sessions"]})
+
+
+def test_every_api_connection_has_statement_and_lock_timeouts(api_url):
+    database = Database(api_url)
+    with database.connect() as conn:
+        settings_now = {name: Database.value(conn, f"SHOW {name}") for name in ("statement_timeout", "lock_timeout")}
+        assert settings_now == {"statement_timeout": "5s", "lock_timeout": "1s"}
+    with Database(api_url, statement_timeout_ms=200).connect() as conn, \
+            pytest.raises(psycopg.errors.QueryCanceled):
+        conn.execute("SELECT pg_sleep(2)")
+
+
+def test_a_locked_table_is_503_busy_and_the_pool_keeps_serving(served, warehouse_url):
+    """An operator's transaction holds ACCESS EXCLUSIVE on the ranking and portfolio tables (as a long rewrite
+    would): 80 concurrent requests for them, twice the worker pool, all answer 503 "busy" within a few lock timeouts
+    instead of queueing behind the lock, and with the lock still held a request for another table is served."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(path: str) -> tuple[int, str, float]:
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(served + path, timeout=60) as response:
+                return response.status, response.read().decode(), time.monotonic() - started
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), time.monotonic() - started
+
+    paths = [f"/api/sessions/{SESSIONS[0]}/trending-etfs", f"/api/sessions/{SESSIONS[0]}/portfolios/5"] * 40
+    with psycopg.connect(warehouse_url) as owner:
+        owner.execute("LOCK TABLE analytics_03_trending_etfs, analytics_05_portfolio_allocation "
+                      "IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+            answers = list(pool.map(get, paths))
+        elapsed = time.monotonic() - started
+        spy = get("/api/tickers/SPY/prices")
+        owner.rollback()
+    statuses = sorted({status for status, _, _ in answers})
+    details = sorted({json.loads(body)["detail"].split(":")[1].strip()[:60] for _, body, _ in answers})
+    record_summary("api_locked_table", {"requests": len(paths), "statuses": statuses, "wall_s": round(elapsed, 2),
+                                        "slowest_s": round(max(t for _, _, t in answers), 2),
+                                        "other_table_s": round(spy[2], 2), "reasons": details})
+    assert statuses == [503]
+    assert all("database is busy" in json.loads(body)["detail"] for _, body, _ in answers), details
+    assert elapsed < 30, f"80 requests took {elapsed:.1f} s against a 1 s lock timeout"
+    assert spy[0] == 200 and spy[2] < 10
+    assert get(paths[0])[0] == 200  # the lock released: served again
 
 
 # --- validation ---------------------------------------------------------------------------------------------------
@@ -490,10 +738,6 @@ def test_arbitrary_text_in_a_path_parameter_never_gets_a_server_error(client, te
 
 # --- property-based run over the OpenAPI document -------------------------------------------------------------------
 
-# The API's operations, one test each; test_docs_and_openapi checks the list covers the document.
-OPERATIONS = ["/api/sessions", "/api/sessions/{session_date}/trending-etfs",
-              "/api/sessions/{session_date}/portfolios/{horizon}", "/api/etfs/{ticker}/holdings",
-              "/api/tickers/{ticker}/prices", "/api/performance", "/api/status"]
 
 
 @pytest.fixture(scope="module")
@@ -542,58 +786,199 @@ def browser(tmp_path_factory):
     chromium.close()
 
 
-# What the dashboard drew: bars per chart, the ranking's trending trace, performance lines, the banner.
+# What the dashboard drew, read from the page: charts' data, tables' rows, texts, links.
 RENDERED = """(() => {
-  const chart = id => document.getElementById(id);
+  const el = id => document.getElementById(id);
   const bars = id => document.querySelectorAll(`#${id} .barlayer .point`).length;
+  const table = id => [...document.querySelectorAll(`#${id} tbody tr`)].map(tr => [...tr.cells].map(td => td.textContent));
+  const traces = id => (el(id).data || []).map(t => ({ name: t.name, x: t.x, y: t.y, z: t.z, yz: t.y }));
   return {
     session: document.body.dataset.session,
-    banner_source: chart("source-banner").dataset.source,
-    banner_text: chart("source-banner").textContent,
+    horizon: document.body.dataset.horizon,
+    search: window.location.search,
+    banner_source: el("source-banner").dataset.source,
+    banner_text: el("source-banner").textContent,
     ranking_bars: bars("chart-ranking"),
-    trending_x: chart("chart-ranking").data[0].x,
+    trending_x: el("chart-ranking").data[0].x,
+    today: el("today-summary").textContent,
+    history: traces("chart-history")[0],
     portfolio_bars: [5, 10, 20].map(h => bars(`chart-portfolio-${h}`)),
-    performance_lines: document.querySelectorAll("#chart-performance .scatterlayer .trace").length,
+    explanations: Object.fromEntries([5, 10, 20].map(h => [h, el(`explain-${h}`).textContent])),
+    methods: [5, 10, 20].map(h => el(`explain-${h}`).dataset.method),
+    positions: table("table-positions"),
+    changes: table("table-changes"),
+    changes_summary: el("changes-summary").textContent,
+    turnover: traces("chart-turnover"),
+    track: table("table-track"),
+    track_summary: el("track-summary").textContent,
+    performance: traces("chart-performance"),
+    performance_axis: el("chart-performance").layout && el("chart-performance").layout.xaxis.type,
+    footer: el("status-line").textContent,
+    footer_performance_until: el("status-line").dataset.performanceUntil,
+    csv_links: [...document.querySelectorAll("table caption a.csv")].map(a => ({
+      table: a.closest(".table").id, href: a.href, rows: Number(a.closest(".table").dataset.rows) })),
     empty_charts: [...document.querySelectorAll(".chart.empty")].map(e => e.id + ": " + e.textContent),
-    errors: chart("errors").textContent,
+    errors: el("errors").textContent,
     resources: performance.getEntriesByType("resource").map(entry => entry.name),
   };
 })()"""
+CSV_LINES = """Promise.all([...document.querySelectorAll("table caption a.csv")].map(a =>
+  fetch(a.href).then(r => r.text()).then(text => [a.closest(".table").id, text.trim().split("\\n").length])))"""
+DRILL = """(() => ({
+  drill: document.body.dataset.drill,
+  holdings: [...document.querySelectorAll("#table-holdings tbody tr")].map(tr => tr.cells[0].textContent),
+  prices: (document.getElementById("chart-holdings-prices").data || []).map(t => ({ name: t.name, x: t.x })),
+  weights: (document.getElementById("chart-stock-weights").data || []).map(t => ({ name: t.name, x: t.x, y: t.y })),
+  weight_rows: document.querySelectorAll("#table-stock-weights tbody tr").length,
+  title: document.getElementById("drill-stock-title").textContent,
+}))()"""
+VIEWS: dict[str, dict] = {}  # what each view drew, for the report
 
 
-def expected_view(client, session: dt.date) -> dict:
-    ranking = client.get(f"/api/sessions/{session}/trending-etfs").json()["items"]
-    return {
-        "ranking_bars": sum(item["score"] is not None for item in ranking),
-        "trending_x": [item["ticker"] for item in ranking if item["is_trending"]],
-        "portfolio_bars": [client.get(f"/api/sessions/{session}/portfolios/{h}").json()["total"] for h in (5, 10, 20)],
-    }
+def increasing(values: list[str]) -> bool:
+    return all(a < b for a, b in zip(values, values[1:]))
 
 
-def test_dashboard_renders_the_charts_and_switches_date_in_headless_chromium(served, browser, client):
-    browser.navigate(f"{served}/dashboard")
+def percent(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def wait_ready(browser, session: dt.date) -> None:
+    browser.wait_for(f"document.body.dataset.session === '{session}' && document.body.dataset.state === 'ready'")
+
+
+def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser, client):
+    session, horizon = SESSIONS[1], 10
+    browser.navigate(f"{served}/dashboard?session={session}&horizon={horizon}")
     state = browser.wait_for("document.body.dataset.state !== 'loading' && document.body.dataset.state")
     assert state == "ready", browser.evaluate("document.getElementById('errors').textContent")
-    assert browser.evaluate("typeof Plotly") == "object"
+    timing = browser.evaluate("({ paint: Object.fromEntries(performance.getEntriesByType('paint').map(e => "
+                              "[e.name, Math.round(e.startTime)])), first_chart: Number(document.body.dataset."
+                              "firstChartMs), ready: Math.round(performance.now()) })")
+    record_summary("dashboard_first_paint", {"data": "3 synthetic sessions (test fixture)", **timing})
+    assert timing["paint"]["first-contentful-paint"] < 5000  # generous: a noisy shared machine; the figure is recorded
+    view = browser.evaluate(RENDERED)
+    browser.screenshot(ARTIFACTS / f"dashboard-{session}-h{horizon}.png")
 
-    for session in (SESSIONS[-1], SESSIONS[0]):
-        if browser.evaluate("document.body.dataset.session") != session.isoformat():
-            browser.evaluate(f"(() => {{ const select = document.getElementById('session-select'); "
-                             f"select.value = '{session}'; select.dispatchEvent(new Event('change')); }})()")
-            browser.wait_for(f"document.body.dataset.session === '{session}' && document.body.dataset.state === 'ready'")
-        view = browser.evaluate(RENDERED)
-        browser.screenshot(ARTIFACTS / f"dashboard-{session}.png")
-        assert view["session"] == session.isoformat()
-        assert view["banner_source"] == "SYNTHETIC" and "SYNTHETIC DATA" in view["banner_text"]
-        assert view["empty_charts"] == [] and view["errors"] == ""
-        expected = expected_view(client, session)
-        assert view["ranking_bars"] == expected["ranking_bars"] > 0
-        assert view["trending_x"] == expected["trending_x"]
-        assert view["portfolio_bars"] == expected["portfolio_bars"] and min(view["portfolio_bars"]) > 0
-        assert view["performance_lines"] == 6  # portfolio and SPY for each horizon
-        assert all(url.startswith(served) for url in view["resources"]), view["resources"]
+    # The link: session and horizon from the URL, written back to it.
+    assert (view["session"], view["horizon"]) == (session.isoformat(), str(horizon))
+    assert f"session={session}" in view["search"] and f"horizon={horizon}" in view["search"]
+    assert view["banner_source"] == "SYNTHETIC" and "SYNTHETIC DATA" in view["banner_text"]
+    assert view["empty_charts"] == [] and view["errors"] == ""
+    assert all(url.startswith(served) for url in view["resources"]), view["resources"]
+
+    # Today: the ranking, and which sectors trend since when.
+    ranking = client.get(f"/api/sessions/{session}/trending-etfs").json()["items"]
+    trending = [item for item in ranking if item["is_trending"]]
+    assert view["ranking_bars"] == sum(item["score"] is not None for item in ranking) > 0
+    assert view["trending_x"] == [item["ticker"] for item in trending]
+    for item in trending:
+        assert f"{item['ticker']} (since {item['trending_since']}" in view["today"]
+
+    # History: the heatmap's cells are the stored trending flags.
+    history = client.get("/api/trending-history", params={"end": session, "sessions": 40}).json()
+    assert view["history"]["x"] == history["sessions"] and increasing(view["history"]["x"])
+    flags = {(r["ticker"], r["session_date"]): r["is_trending"] for r in history["items"]}
+    drawn = {(ticker, day): bool(value) for ticker, row in zip(view["history"]["y"], view["history"]["z"])
+             for day, value in zip(view["history"]["x"], row)}
+    assert drawn == {key: flag for key, flag in flags.items() if key[0].startswith("XL")}
+
+    # Portfolios: what each holds and why.
+    for index, h in enumerate((5, 10, 20)):
+        body = client.get(f"/api/sessions/{session}/portfolios/{h}").json()
+        assert view["portfolio_bars"][index] == body["total"] > 0
+        assert view["methods"][index] == body["explanation"]["method"]
+        assert body["explanation"]["label"] in view["explanations"][str(h)]
+        assert body["explanation"]["reason"] in view["explanations"][str(h)]
+    positions = client.get(f"/api/sessions/{session}/portfolios/{horizon}").json()["items"]
+    assert [row[0] for row in view["positions"]] == [item["ticker"] for item in positions]
+    assert [row[1] for row in view["positions"]] == [percent(item["weight"], 1) for item in positions]
+
+    # What changed since the previous session.
+    changes = client.get(f"/api/sessions/{session}/portfolios/{horizon}/changes").json()
+    assert [(row[0], row[1]) for row in view["changes"]] == [(i["ticker"], i["change"]) for i in changes["items"]]
+    assert f"Since {changes['previous_session']}" in view["changes_summary"]
+    assert percent(changes["turnover"], 1) in view["changes_summary"]
+    turnover = client.get("/api/turnover", params={"horizon": horizon}).json()["items"]
+    assert view["turnover"][0]["x"] == [row["session_date"] for row in turnover]
+    assert view["turnover"][0]["y"] == pytest.approx([row["turnover"] for row in turnover])
+
+    # Track record: per horizon against SPY and the trending ETFs, and the curves on a date axis in date order.
+    record = client.get("/api/track-record").json()
+    assert [row[0] for row in view["track"]] == ["5", "10", "20"]
+    for row, horizon_record in zip(view["track"], record["horizons"]):
+        assert row[1] == str(horizon_record["evaluations"])
+        assert row[2] == percent(horizon_record["hit_rate"], 0)
+        assert row[3] == percent(horizon_record["hit_rate_vs_trending_etfs"], 0)
+        assert row[4] == percent(horizon_record["hit_rate_vs_sector_etfs"], 0)
+    assert view["performance_axis"] == "date"
+    assert [trace["name"] for trace in view["performance"]] == [
+        f"portfolio {horizon}d", "net of costs", "SPY", "trending ETFs", "11 sectors", "drawdown"]
+    curve = sorted((c for c in record["curves"] if c["horizon"] == horizon), key=lambda c: c["evaluated_on"])
+    for trace in view["performance"]:
+        assert increasing(trace["x"]), trace["name"]
+        assert trace["x"] == [c["evaluated_on"] for c in curve]
+    assert view["performance"][0]["y"] == pytest.approx([c["cumulative_return"] for c in curve])
+
+    # The footer's dates are the data's: realized performance runs to the last evaluation.
+    performance = client.get("/api/performance", params={"limit": 1000}).json()["items"]
+    last_evaluation = max(item["evaluated_on"] for item in performance)
+    assert view["footer_performance_until"] == last_evaluation and f"… {last_evaluation}" in view["footer"]
+
+    # Every table shown downloads as CSV with its rows.
+    tables = {link["table"]: link for link in view["csv_links"]}
+    assert set(tables) == {"table-ranking", "table-positions", "table-changes", "table-track"}
+    lines = dict(browser.evaluate(CSV_LINES))
+    assert {table: lines[table] for table in tables} == {table: link["rows"] + 1 for table, link in tables.items()}
+    VIEWS["main"] = view
+
+    # Keyboard: ] steps to the next (newer) session, [ back; the URL follows.
+    browser.evaluate("document.getElementById('session-select').focus()")
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: ']' }))")
+    wait_ready(browser, SESSIONS[2])
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: '[' }))")
+    browser.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', { key: '[' }))")
+    wait_ready(browser, SESSIONS[0])
+    assert f"session={SESSIONS[0]}" in browser.evaluate("window.location.search")
+    assert browser.evaluate("document.querySelector('label[for=session-select]').textContent") == "Session"
     assert browser.exceptions == []
-    assert (ARTIFACTS / f"dashboard-{SESSIONS[0]}.png").stat().st_size > 10_000
+
+
+def test_dashboard_drill_down_from_an_etf_to_a_stock_in_headless_chromium(served, browser, client, warehouse_url):
+    session = SESSIONS[-1]
+    etf = query(warehouse_url, "SELECT etf_ticker FROM collected_04_etf_holdings WHERE as_of_date <= %s "
+                               "ORDER BY as_of_date DESC, etf_ticker LIMIT 1", (session,))[0][0]
+    browser.navigate(f"{served}/dashboard?session={session}&horizon=5")
+    wait_ready(browser, session)
+    # Keyboard users reach the drill-down through the ticker buttons of the tables.
+    browser.evaluate(f"[...document.querySelectorAll('#table-ranking button')].find(b => b.textContent === '{etf}')"
+                     ".click()")
+    browser.wait_for(f"document.body.dataset.drill === '{etf}'")
+    drawn = browser.evaluate(DRILL)
+    browser.screenshot(ARTIFACTS / f"dashboard-drill-{etf}.png")
+    holdings = client.get(f"/api/etfs/{etf}/holdings", params={"as_of": session}).json()["items"]
+    assert drawn["holdings"] == [item["holding_ticker"] for item in holdings]
+    priced = [item["holding_ticker"] for item in holdings
+              if client.get(f"/api/tickers/{item['holding_ticker']}/prices").status_code == 200]
+    assert [trace["name"] for trace in drawn["prices"]] == priced and priced
+    assert all(increasing(trace["x"]) and trace["x"][-1] <= session.isoformat() for trace in drawn["prices"])
+
+    stock = query(warehouse_url, "SELECT ticker FROM analytics_05_portfolio_allocation WHERE ticker = ANY(%s) "
+                                 "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", (priced,))[0][0]
+    browser.evaluate(f"[...document.querySelectorAll('#table-holdings button')].find(b => b.textContent === "
+                     f"'{stock}').click()")
+    browser.wait_for(f"document.body.dataset.drill === '{stock}'")
+    drawn = browser.evaluate(DRILL)
+    browser.screenshot(ARTIFACTS / f"dashboard-drill-{stock}.png")
+    weights = client.get(f"/api/tickers/{stock}/weights").json()
+    assert drawn["weight_rows"] == weights["total"] > 0
+    for trace in drawn["weights"]:
+        h = int(trace["name"].split()[1].rstrip("d"))
+        rows = [item for item in weights["items"] if item["horizon"] == h]
+        assert trace["x"] == [item["session_date"] for item in rows] and increasing(trace["x"])
+        assert trace["y"] == pytest.approx([item["weight"] for item in rows])
+    assert f"in {weights['total']} portfolios" in drawn["title"]
+    assert browser.exceptions == []
 
 
 def test_api_docs_render_offline_in_headless_chromium(served, browser):

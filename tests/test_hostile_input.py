@@ -21,7 +21,7 @@ from fault_support import SESSION, ohlc_rows, record_summary
 from resources import KafkaResource, PostgresResource
 from trendfolio import calendar
 from trendfolio.batches import arrow_schema, decode_batch, encode_batch, null_problem
-from trendfolio.ingest import ingest, row_problem
+from trendfolio.ingest import IngestIncomplete, ingest, row_problem
 from trendfolio.tables import DAILY_ETF_OHLC, ETF_HOLDINGS
 from trendfolio.validation import TICKER_PATTERN
 
@@ -222,3 +222,18 @@ def test_fuzzed_messages_on_the_topic_never_crash_the_consumer(warehouse, poison
         "input": "fuzzed messages produced as raw bytes to the topic, consumed by the real consumer",
         **FUZZ_TOTALS, "rows_lost": 0, "duplicates": 0,
     })
+
+
+@pytest.mark.integration
+def test_a_row_of_our_own_that_the_table_refuses_fails_the_ingest_naming_it(warehouse):
+    """Our own batches skip the rules and go to PostgreSQL with one COPY; a row the table still refuses is isolated and
+    dead-lettered, its batch is not confirmed, and the key check fails the ingest naming the row."""
+    rows = ohlc_rows(sessions=2)
+    rows.loc[rows.index[3], "source"] = "bloomberg"  # not a source the table allows
+    kafka = KafkaResource(bootstrap_servers=warehouse.bootstrap_servers, namespace=f"{warehouse.namespace}_own")
+    with pytest.raises(IngestIncomplete, match="1 of 30 produced rows are not in PostgreSQL"):
+        ingest(DAILY_ETF_OHLC, rows, [], kafka=kafka, database_url=warehouse.database_url, partition_date=SESSION,
+               source="synthetic", run_id="own")
+    assert warehouse.scalar(f"SELECT count(*) FROM {DAILY_ETF_OHLC.name}") == len(rows) - 1
+    assert warehouse.query("SELECT rule, kafka_batch_row IS NOT NULL FROM ops_dead_letters") == [
+        ("database_constraint", True)]

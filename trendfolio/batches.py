@@ -62,6 +62,7 @@ class Batch:
     producer: str
     partition_date: dt.date
     rows: pa.Table
+    checksum: str  # the header's SHA-256 of the Arrow bytes: identifies the batch
 
 
 def encode_batches(
@@ -139,7 +140,8 @@ def decode_batch(table: Table, payload: bytes | None) -> Batch:
         raise ValueError(f"schema ({rows.schema.remove_metadata().to_string()}) is not {table.name}'s")
     if rows.num_rows != header.get("rows"):
         raise ValueError(f"{rows.num_rows} rows, the header says {header.get('rows')!r}")
-    return Batch(run_id=header["run_id"], producer=header["producer"], partition_date=partition_date, rows=rows)
+    return Batch(run_id=header["run_id"], producer=header["producer"], partition_date=partition_date, rows=rows,
+                 checksum=header["sha256"])
 
 
 def null_problem(table: Table, row: dict) -> tuple[str, str] | None:

@@ -1,6 +1,7 @@
 """Collection path shared by the collected_* assets: validated rows → Kafka topic → consumer → PostgreSQL.
 
-The asset returns only when every record it produced is in PostgreSQL (checked by key), or fails naming what is missing.
+The asset returns only when every row it produced is in PostgreSQL, or fails naming what is missing: a batch the
+consumer wrote whole in a committed transaction is confirmed by that commit, any other is checked by key.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 
-from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload, to_arrow
+from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload
 from trendfolio.tables import Table
 from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
 from trendfolio.warehouse import (
     connect,
     insert_consumer_dead_letter,
+    insert_new_rows,
     latest_per_key,
     partition_lock,
     replace_validation_dead_letters,
@@ -71,6 +73,7 @@ class IngestReport:
     messages_produced: int = 0  # one message per batch of rows (trendfolio/batches.py)
     messages_rechecked: int = 0  # this run's messages from another producer (an earlier attempt): rules re-applied
     messages_of_other_runs: int = 0  # skipped, not written: another run's messages on the same topic
+    confirmed: set[str] = field(default_factory=set)  # checksums of own batches written whole by this consumer
 
     def metadata(self) -> dict:
         return {
@@ -160,8 +163,17 @@ def ingest(
         report.produced = len(rows)
         report.lock_wait_s = lock_wait_s
         report.dead_lettered_validation = count_by_rule(rejected)
-        _reconcile(table, rows, database_url)
+        _reconcile(table, _unconfirmed_rows(table, records, report.confirmed), database_url, len(rows))
     return report
+
+
+def _unconfirmed_rows(table: Table, records: list[tuple[bytes, bytes]], confirmed: set[str]) -> pa.Table | None:
+    """The rows of this call's messages that the consumer did not see committed whole: a batch its own transaction
+    wrote with every row is in PostgreSQL; any other (read by another consumer of the group, or with a row PostgreSQL
+    refused) is checked by key."""
+    batches = [decode_batch(table, value) for _, value in records]
+    left = [batch.rows for batch in batches if batch.checksum not in confirmed]
+    return pa.concat_tables(left) if left else None
 
 
 def _write_or_isolate(conn: psycopg.Connection, table: Table, rows: pa.Table) -> tuple[int, list]:
@@ -208,6 +220,7 @@ async def _produce_and_consume(
         table=table.name, topic=topic, produced=0, written=0, dead_lettered_validation={}, dead_lettered_consumer=0,
         dead_letter_topic=dead_letter_topic, messages_produced=len(records),
     )
+    state = {"keys_exist": False}
 
     def rows_of(message, batch) -> tuple[pa.Table, list[_Refused], list]:
         """A batch's rows to write (with their positions in the message) and the rows refused by the rules."""
@@ -227,6 +240,7 @@ async def _produce_and_consume(
 
     async def write_batch(messages: list) -> None:
         refused: list[_Refused] = []
+        own: list[str] = []  # checksums of this call's own batches in the fetch
         parts: list[pa.Table] = []
         origins: list[tuple[object, list]] = []  # per part: its message and each row's position in that message
         for message in messages:
@@ -242,14 +256,23 @@ async def _produce_and_consume(
             refused += refused_rows
             parts.append(good)
             origins.append((message, positions))
+            if batch.producer == producer:
+                own.append(batch.checksum)
         dead_letters: list[tuple[bytes, bytes]] = []
         with conn.transaction():
             if parts:
-                written, constraint_refused = _write_or_isolate(conn, table, pa.concat_tables(parts))
+                whole = pa.concat_tables(parts)
+                written, constraint_refused = None, []
+                if len(own) == len(parts) and not state["keys_exist"]:  # fresh rows: one COPY, no upsert
+                    written = whole.num_rows if insert_new_rows(conn, table, whole) else None
+                    state["keys_exist"] = written is None  # a re-run (or a refused row): the rest of this read upserts
+                if written is None:
+                    written, constraint_refused = _write_or_isolate(conn, table, whole)
                 report.written += written
-                if constraint_refused:
+                if not constraint_refused:
+                    report.confirmed.update(own)
+                else:
                     located = [(message, position) for message, positions in origins for position in positions]
-                    whole = pa.concat_tables(parts)
                     for at, error in constraint_refused:
                         message, position = located[at]
                         refused.append(_Refused(message, "database_constraint", error, position,
@@ -277,11 +300,11 @@ async def _produce_and_consume(
     return report
 
 
-def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
-    """Every key we produced must now be in the table."""
-    if rows.empty:
+def _reconcile(table: Table, rows: pa.Table | None, database_url: str, produced: int) -> None:
+    """Every key of `rows` (the produced rows not confirmed by the consumer) must now be in the table."""
+    if rows is None or not rows.num_rows:
         return
-    keys = latest_per_key(table, to_arrow(table, rows).select(list(table.key)))
+    keys = latest_per_key(table, rows.select(list(table.key)))
     key_list = ", ".join(table.key)
     with connect(database_url) as conn:
         with conn.transaction():
@@ -299,5 +322,5 @@ def _reconcile(table: Table, rows: pd.DataFrame, database_url: str) -> None:
             conn.execute("DROP TABLE expected_keys")
     if missing_count:
         raise IngestIncomplete(
-            f"{table.name}: {missing_count} of {keys.num_rows} produced rows are not in PostgreSQL, e.g. {missing[:5]}"
+            f"{table.name}: {missing_count} of {produced} produced rows are not in PostgreSQL, e.g. {missing[:5]}"
         )

@@ -136,6 +136,20 @@ def upsert_rows(conn: psycopg.Connection, table: Table, rows) -> int:
     return data.num_rows
 
 
+def insert_new_rows(conn: psycopg.Connection, table: Table, rows: pa.Table) -> bool:
+    """COPY the rows straight into the table, in a savepoint of the caller's transaction: False, with nothing written,
+    when a key is already there (the caller upserts instead). Rows new to the table then cost one COPY, not a staging
+    COPY plus an INSERT … ON CONFLICT. Any row the table refuses (a key, a constraint) makes it False too: the
+    caller's upsert then finds and isolates it."""
+    try:
+        with conn.transaction():
+            with conn.cursor().copy(f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(csv_for_copy(rows))
+        return True
+    except (psycopg.DataError, psycopg.IntegrityError):
+        return False
+
+
 def latest_per_key(table: Table, data: pa.Table) -> pa.Table:
     """The last row of each key, in their first order (INSERT … ON CONFLICT refuses a key twice in one statement)."""
     positions = pa.array(np.arange(data.num_rows))
