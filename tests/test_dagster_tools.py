@@ -43,7 +43,7 @@ def test_dagster_asset_materialize_run_lands_in_the_project_run_storage(services
     before = runs_of_asset(instance_url)
     try:
         done = subprocess.run(
-            [str(BIN / "dagster"), "asset", "materialize", "-m", "trendfolio_app.definitions", "--select", ASSET,
+            [str(BIN / "dagster"), "asset", "materialize", "-m", "trendfolio_app.local", "--select", ASSET,
              "--partition", SESSION],
             cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
         stored = stack.warehouse.scalar(f"SELECT count(*) FROM {ASSET} WHERE trade_date = %s", (SESSION,))
