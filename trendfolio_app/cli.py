@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from trendfolio import calendar, console, failures, services, settings, stack
+from trendfolio import calendar, console, failures, settings, stack
+from trendfolio_app import services
+from trendfolio.stack.host import wait_for_port
 from trendfolio.tables import PIPELINE_TABLES
 
 DEFAULT_UI_PORT = 3000
@@ -34,7 +36,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Is the pipeline healthy; runs a killed process left STARTED are marked failed first. `trendfolio status` exits
     1 when something is wrong; `stack status` only reports."""
-    from trendfolio import health
+    from trendfolio_app import health
 
     tidied = clear_leftovers()
     report = health.status(args.external)
@@ -335,7 +337,7 @@ def cmd_airflow(args: argparse.Namespace) -> int:
             log_dir.mkdir(parents=True, exist_ok=True)
             processes.update(start_dagster(args.dagster_port, log_dir))
             dagster_url = f"http://127.0.0.1:{args.dagster_port}"
-            if not stack.wait_for_port(args.dagster_port, timeout_s=300):
+            if not wait_for_port(args.dagster_port, timeout_s=300):
                 raise stack.StackError(f"the Dagster UI did not open port {args.dagster_port}: see {log_dir}")
             services.record("ui", dagster_url, pid=processes["webserver"].pid)
             args.say(f"Dagster UI: {dagster_url}  (started for Airflow; logs in {log_dir})")

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from trendfolio import settings
-from trendfolio.stack import wait_for_port
+from trendfolio.stack.host import wait_for_port
 
 
 def _file(name: str) -> Path:

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from trendfolio import services, settings, stack
+from trendfolio import settings
+from trendfolio_app import services
+from trendfolio.stack.host import wait_for_port
 from trendfolio.console import mask_url
 from trendfolio.migrations import migration_files
 from trendfolio.tables import DEAD_LETTERS, PIPELINE_TABLES
@@ -51,7 +53,7 @@ def check_services(report: Report, external: set[str]) -> bool:
                None if database_up else "PostgreSQL does not answer: `trendfolio stack up` starts the embedded one")
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     host, _, port = bootstrap.split(",")[0].rpartition(":")
-    broker_up = stack.wait_for_port(int(port), timeout_s=1, host=host or "127.0.0.1")
+    broker_up = wait_for_port(int(port), timeout_s=1, host=host or "127.0.0.1")
     kind = "external" if "kafka" in external else \
         "embedded Tansu: topics live in memory and are gone when it stops; the tables keep every row"
     report.add(f"  broker      {'up' if broker_up else 'DOWN':5s} {bootstrap} ({kind})",
