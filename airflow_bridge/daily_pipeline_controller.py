@@ -6,12 +6,13 @@ Airflow is the scheduler; Dagster does the work. The DAG
      Airflow 2 used the start of the data interval, and a Dagster partition starts at midnight: neither default is
      the session, so the DAG never relies on one. `dag_run.conf {"session_date": "YYYY-MM-DD"}` overrides it for a
      manual re-run;
-  2. skips the rest of the run when that date is not an NYSE session (weekend or holiday);
+  2. asks Dagster whether the job has a partition for that date, and skips the rest of the run when it has not
+     (a weekend, a holiday or a one-off closure: the partitions are exchange_calendars' NYSE sessions);
   3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API;
   4. waits for the Dagster run to finish and fails (no retry) with the run id and Dagster's failure messages.
 
-Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library (plus
-exchange_calendars when the Airflow environment has it), so the file can be dropped into any Airflow 3 deployment.
+Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library, so
+the file can be dropped into any Airflow 3 deployment. It never decides what a session is itself: Dagster knows.
 
 Airflow Variables (or AIRFLOW_VAR_<NAME> environment variables):
   dagster_url           the Dagster webserver, default http://127.0.0.1:3000 (the local `trendfolio ui`)
@@ -49,6 +50,15 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
   }
 }
 """
+PARTITION_KEYS = """
+query PartitionKeys($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    __typename
+    ... on Pipeline { partitionKeysOrError { partitionKeys } }
+    ... on Error { message }
+  }
+}
+"""
 RUN_STATUS = """
 query RunStatus($runId: ID!) {
   runOrError(runId: $runId) {
@@ -78,63 +88,7 @@ query RunFailures($runId: ID!, $cursor: String) {
 """
 
 
-# --- which day is a session -------------------------------------------------------------------------------------
-
-
-def _easter(year: int) -> dt.date:
-    """Gregorian Easter Sunday (the anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    l_ = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * l_) // 451
-    month, day = divmod(h + l_ - 7 * m + 114, 31)
-    return dt.date(year, month, day + 1)
-
-
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
-    """The n-th `weekday` (Monday = 0) of the month; n = -1 is the last one."""
-    if n > 0:
-        first = dt.date(year, month, 1)
-        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
-    last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
-
-
-def _observed(day: dt.date) -> dt.date:
-    """A holiday on a Saturday is observed the Friday before, on a Sunday the Monday after."""
-    return day + dt.timedelta(days={5: -1, 6: 1}.get(day.weekday(), 0))
-
-
-def nyse_holidays_by_rule(year: int) -> set[dt.date]:
-    """NYSE's regular full-day holidays for `year`. The fallback when exchange_calendars is not installed: it does not
-    know one-off closures (e.g. national days of mourning such as 2025-01-09), which exchange_calendars does."""
-    holidays = {
-        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
-        _nth_weekday(year, 2, 0, 3),  # Washington's Birthday
-        _easter(year) - dt.timedelta(days=2),  # Good Friday
-        _nth_weekday(year, 5, 0, -1),  # Memorial Day
-        _observed(dt.date(year, 7, 4)),
-        _nth_weekday(year, 9, 0, 1),  # Labor Day
-        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
-        _observed(dt.date(year, 12, 25)),
-    }
-    if year >= 2022:
-        holidays.add(_observed(dt.date(year, 6, 19)))  # Juneteenth
-    new_year = dt.date(year, 1, 1)
-    if new_year.weekday() != 5:  # on a Saturday it is not observed: the Friday before ends the previous year
-        holidays.add(_observed(new_year))
-    return holidays
-
-
-def is_nyse_session(day: dt.date) -> bool:
-    try:
-        import exchange_calendars
-    except ImportError:
-        return day.weekday() < 5 and day not in nyse_holidays_by_rule(day.year)
-    return bool(exchange_calendars.get_calendar("XNYS").is_session(day.isoformat()))
+# --- which day the run is for ------------------------------------------------------------------------------------
 
 
 def session_date_for(moment: dt.datetime) -> dt.date:
@@ -167,6 +121,17 @@ def graphql(query: str, variables: dict) -> dict:
     if body.get("errors"):
         raise RuntimeError(f"Dagster GraphQL errors: {[e.get('message') for e in body['errors']]}")
     return body["data"]
+
+
+def is_partition(session: dt.date) -> bool:
+    """Whether Dagster's job has a partition for `session`: its partitions are the NYSE sessions."""
+    selector = {"repositoryLocationName": Variable.get("dagster_location", default="trendfolio"),
+                "repositoryName": DAGSTER_REPOSITORY, "pipelineName": DAGSTER_JOB}
+    job = graphql(PARTITION_KEYS, {"selector": selector})["pipelineOrError"]
+    if job["__typename"] != "Pipeline":
+        raise AirflowFailException(f"Dagster has no job {DAGSTER_JOB} to ask for its partitions: "
+                                   f"{job['__typename']}: {job.get('message')}")
+    return session.isoformat() in job["partitionKeysOrError"]["partitionKeys"]
 
 
 def failure_messages(run_id: str) -> list[str]:
@@ -214,8 +179,9 @@ with DAG(
             # A scheduled run: logical date = run time (21:30 UTC). A manual run may have no logical date: run_after.
             moment = context.get("logical_date") or dag_run.run_after
             session = session_date_for(moment)
-        if not is_nyse_session(session):
-            print(f"{session} is not an NYSE session (weekend or holiday): skipping, no Dagster run")
+        if not is_partition(session):
+            print(f"{session} is not an NYSE session (Dagster's {DAGSTER_JOB} has no such partition): skipping, "
+                  "no Dagster run")
             return False
         print(f"session {session}: launching Dagster job {DAGSTER_JOB}")
         return session.isoformat()

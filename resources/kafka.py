@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from dagster import ConfigurableResource
 
-from trendfolio.stack import StackError
+from trendfolio.settings import StackError
 
 # A batch handler writes the records to the database and returns only after its commit; offsets are committed after it.
 BatchHandler = Callable[[list], Awaitable[None]]

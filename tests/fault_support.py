@@ -87,8 +87,8 @@ def kill_broker(broker: stack.EmbeddedBroker) -> None:
 def restart_postgres(pg: stack.EmbeddedPostgres, mode: str = "immediate") -> None:
     """pg_ctl stop -m immediate is a crash as far as the sessions see it: every open transaction is lost."""
     subprocess.run(
-        [stack._pg_bin("pg_ctl"), "-D", str(pg.pgdata), "-m", mode, "-w", "stop"],
-        capture_output=True, check=True, **stack._run_as_pg_user(),
+        [stack.postgres._pg_bin("pg_ctl"), "-D", str(pg.pgdata), "-m", mode, "-w", "stop"],
+        capture_output=True, check=True, **stack.postgres._run_as_pg_user(),
     )
     pg.start()
 

@@ -13,7 +13,6 @@ import subprocess
 import time
 import urllib.request
 
-import exchange_calendars
 import pytest
 from dagster import MarkdownMetadataValue, deserialize_value
 from orchestration_stack import BIN, OrchestrationStack
@@ -26,6 +25,7 @@ DAG_ID = "daily_pipeline_controller"
 SESSION = "2026-11-25"  # a Wednesday session
 FAILING_SESSION = "2026-11-24"
 HOLIDAY = "2026-11-26"  # Thanksgiving
+ONE_OFF_CLOSURE = "2025-01-09"  # a national day of mourning (President Carter): no rule of the calendar predicts it
 TASKS = ["nyse_session", "launch_dagster_run", "wait_for_dagster_run"]
 
 
@@ -68,23 +68,14 @@ def test_the_dag_file_imports_nothing_from_the_project():
         assert f"from {package}" not in source and f"import {package}" not in source
 
 
-def test_session_from_the_run_time_in_new_york_and_the_holiday_fallback(airflow_config):
-    from airflow_bridge.daily_pipeline_controller import is_nyse_session, nyse_holidays_by_rule, session_date_for
+def test_session_from_the_run_time_in_new_york(airflow_config):
+    from airflow_bridge.daily_pipeline_controller import session_date_for
 
     utc = dt.timezone.utc
     assert session_date_for(dt.datetime(2026, 11, 25, 21, 30, tzinfo=utc)) == dt.date(2026, 11, 25)
     assert session_date_for(dt.datetime(2026, 11, 26, 0, 0, tzinfo=utc)) == dt.date(2026, 11, 25)  # 19:00 NY
     with pytest.raises(ValueError):
         session_date_for(dt.datetime(2026, 11, 25, 21, 30))
-    assert not is_nyse_session(dt.date(2026, 11, 26)) and is_nyse_session(dt.date(2026, 11, 25))
-
-    # The rule-based fallback agrees with exchange_calendars on every weekday of 2018-2027 except one-off closures.
-    xnys = exchange_calendars.get_calendar("XNYS", start="2018-01-01", end="2027-12-31")
-    sessions = {ts.date() for ts in xnys.sessions}
-    weekdays = [dt.date(2018, 1, 1) + dt.timedelta(days=n) for n in range(3652)]
-    by_rule = {d for d in weekdays if d.weekday() < 5 and d not in nyse_holidays_by_rule(d.year)}
-    assert by_rule - sessions == {dt.date(2018, 12, 5), dt.date(2025, 1, 9)}  # days of mourning: Bush, Carter
-    assert sessions - by_rule == set()
 
 
 # --- end to end: airflow dags test → Dagster GraphQL → daemon → run ---------------------------------------------
@@ -254,6 +245,10 @@ def test_a_holiday_is_skipped_without_a_dagster_run(dagster_services, airflow):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert states == {"nyse_session": "success", "launch_dagster_run": "skipped", "wait_for_dagster_run": "skipped"}
     assert f"{HOLIDAY} is not an NYSE session" in done.stdout + done.stderr
+    # The DAG asks Dagster, whose partitions are exchange_calendars' sessions: one-off closures are skipped too.
+    done, states = airflow(at_2130_utc(ONE_OFF_CLOSURE))
+    assert states["launch_dagster_run"] == "skipped", done.stdout[-4000:] + done.stderr[-4000:]
+    assert f"{ONE_OFF_CLOSURE} is not an NYSE session" in done.stdout + done.stderr
     assert orchestration.dagster_runs() == before
 
 

@@ -4,7 +4,7 @@ The file is read the way `docker compose` reads it after `cp .env.example .env`:
 .env.example, then validated against the Compose JSON schema from ../shared/compose-spec. The other tests hold the
 file to what the code needs: every environment variable the Python sources read is set for the services that run
 them, every service URL names a service of the file, every image is pinned, the Dockerfile installs from uv.lock, and
-the published ports are the ones README's "Production" table lists.
+the published ports are the ones docs/production.md lists.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ OPTIONAL_VARIABLES = {
     "JAVA_HOME": "optional: the image has java on PATH",
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
     "TRENDFOLIO_YAHOO_BASE_URL": "tests and benchmarks only: points yfinance at the recorded-response server "
-                                 "(empty by default, settings.apply_local_defaults; production talks to Yahoo)",
+                                 "(empty by default in trendfolio_app/definitions.py: production talks to Yahoo)",
 }
 
 # Commands that read variables of their own, beyond what their source folder's rule gives the service: the CLI's
@@ -155,17 +155,10 @@ def published_ports(service: dict) -> set[tuple[int, int]]:
     return pairs
 
 
-def readme_section(title: str) -> str:
-    text = (REPO / "README.md").read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
-    assert match, f'README.md has no "## {title}" section'
-    return match.group(1)
-
-
-def readme_port_table() -> set[tuple[str, int, int]]:
-    """Rows `| `service` | host port | container port | … |` of the first table in README's Production section."""
+def documented_port_table() -> set[tuple[str, int, int]]:
+    """Rows `| `service` | host port | container port | … |` of docs/production.md's published-ports table."""
     rows = set()
-    for line in readme_section("Production").splitlines():
+    for line in (REPO / "docs" / "production.md").read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0].startswith("`") and cells[1].isdigit() and cells[2].isdigit():
             rows.add((cells[0].strip("`"), int(cells[1]), int(cells[2])))
@@ -353,12 +346,12 @@ def test_dockerfile_installs_from_the_lock_file():
 
 
 def test_published_ports_match_the_readme_table(services):
-    documented = readme_port_table()
-    assert documented, "README's Production section has no port table"
+    documented = documented_port_table()
+    assert documented, "docs/production.md has no port table"
     published = {(name, host, container) for name, service in services.items()
                  for host, container in published_ports(service)}
     assert published == documented, (
-        f"in docker-compose.yml only: {sorted(published - documented)}; in README only: {sorted(documented - published)}")
+        f"in docker-compose.yml only: {sorted(published - documented)}; in docs/production.md only: {sorted(documented - published)}")
     hosts = [host for _, host, _ in published]
     assert len(hosts) == len(set(hosts)), "two services publish the same host port"
 

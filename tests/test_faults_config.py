@@ -90,6 +90,6 @@ def test_a_run_with_a_wrong_password_fails_at_resource_start(warehouse, resource
     assert "RESOURCE_INIT_FAILURE" in events and "STEP_START" not in events, sorted(events)
     error = events["RESOURCE_INIT_FAILURE"].event_specific_data.error
     assert error.cls_name == "StackError"
-    assert error.message.startswith('trendfolio.stack.StackError: DATABASE_URL: password authentication failed for '
+    assert error.message.startswith('trendfolio.settings.StackError: DATABASE_URL: password authentication failed for '
                                     'user "trendfolio"'), error.message
     assert "not-the-password" not in error.message and error.message.count("\n") <= 1

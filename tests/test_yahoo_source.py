@@ -14,11 +14,11 @@ from trendfolio.devtools.yahoo_recorded_server import (
     NEW_YORK,
     QUOTE_SUMMARY,
     RECORDINGS,
-    LocalYahooSession,
     RecordedYahoo,
     serve,
 )
 from trendfolio.sources.yahoo import (
+    RedirectedSession,
     Throttle,
     YahooRateLimited,
     YahooSource,
@@ -41,7 +41,7 @@ def yahoo(recorded_yahoo, tmp_path, monkeypatch):
     yf.set_tz_cache_location(str(tmp_path / "yf-cache"))  # no cookie or time zone from an earlier run
     pauses: list[float] = []
     source = YahooSource(requests_per_second=1000, max_retries=3, backoff_base_s=0.01, backoff_cap_s=0.05,
-                         session=LocalYahooSession(base), sleep=pauses.append, seed=1)
+                         session=RedirectedSession(base), sleep=pauses.append, seed=1)
     return source, server, pauses
 
 
@@ -200,7 +200,7 @@ def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_f
 
     class RecordedYahooResource(MarketDataResource):
         def client(self):
-            return YahooSource(requests_per_second=1000, session=LocalYahooSession(base))
+            return YahooSource(requests_per_second=1000, session=RedirectedSession(base))
 
     result = materialize([collected_01_daily_etf_ohlc], partition_key="2020-01-02",
                          resources={**resources, "market_data": RecordedYahooResource(source="yfinance")})

@@ -20,7 +20,13 @@ import pyarrow as pa
 
 from trendfolio.batches import csv_for_copy, decode_batch, encode_batches, null_problem, row_payload
 from trendfolio.tables import Table
-from trendfolio.validation import TICKER_PATTERN, Rejection, count_by_rule, ohlc_row_problem, ohlc_rows_surely_valid
+from trendfolio.validation import (
+    Rejection,
+    count_by_rule,
+    holding_row_problem,
+    ohlc_row_problem,
+    ohlc_rows_surely_valid,
+)
 from trendfolio.warehouse import (
     connect,
     insert_consumer_dead_letter,
@@ -112,15 +118,10 @@ def dead_letter_message(
 
 
 def row_problem(table: Table, row: dict, partition_date: dt.date) -> tuple[str, str] | None:
-    """The row rules, applied again by the consumer to rows this call's producer did not send."""
+    """Validation's row rules, applied again by the consumer to rows this call's producer did not send."""
     if "trade_date" in row:
         return ohlc_row_problem(row, partition_date)
-    for column in ("etf_ticker", "holding_ticker"):
-        if not TICKER_PATTERN.match(row[column]):
-            return "ticker_format", f"{column} {row[column]!r} is not an exchange ticker"
-    if not 0 < row["weight"] <= 1:
-        return "weight_range", f"weight {row['weight']} must be a fraction in (0, 1]"
-    return None
+    return holding_row_problem(row)
 
 
 def row_problems(

@@ -13,20 +13,10 @@ import socket
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from trendfolio.processes import process_start
 from trendfolio.warehouse import drop_orphan_staging_tables
 
 HOST_TAG, PID_TAG, PROCESS_START_TAG = "trendfolio/host", "trendfolio/pid", "trendfolio/process_start"
-
-
-def process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks after boot (/proc/PID/stat field 22), None when there is no such
-    process. With the pid it names one process: a pid reused later has another start time."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return fields[19]  # field 22 of the whole line; the split starts at field 3
 
 
 def process_tags() -> dict[str, str]:

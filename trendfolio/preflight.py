@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import psycopg
 
-from trendfolio.stack import StackError
+from trendfolio.settings import StackError
 
 # What SparkSession.builder.master accepts: local[N], local[*], local[N,F], spark://host:port[,host:port…], yarn and
 # k8s://… (a cluster manager we do not probe).

@@ -1,7 +1,9 @@
 """Where each service is, with the embedded stack as the default.
 
 Every setting is an environment variable so that the same code runs against the embedded stack on a laptop, the
-services in docker-compose, or managed ones. `apply_local_defaults()` fills in only what the user has not set.
+services in docker-compose, or managed ones. `apply_local_defaults()` fills in only what the user has not set; only the
+CLI and the local code location (workspace.yaml) call it. A production process reads the environment as it is and
+`require()`s what it cannot run without.
 """
 
 from __future__ import annotations
@@ -68,6 +70,30 @@ def external_services() -> set[str]:
     if not os.environ.get("SPARK_MASTER_URL", "local").startswith("local"):
         external.add("spark")
     return external
+
+
+class StackError(RuntimeError):
+    """A problem with the local stack that the user can fix; the message says how."""
+
+
+class SettingMissing(RuntimeError):
+    """A setting a production process cannot run without is not in its environment."""
+
+
+# What the code location cannot run without, and what each one is.
+REQUIRED = {
+    "DATABASE_URL": "the warehouse, a libpq URL postgresql://user:password@host:5432/trendfolio",
+    "KAFKA_BOOTSTRAP_SERVERS": "the Kafka broker, host:port[,host:port...]",
+    "TRENDFOLIO_SOURCE": "the market-data source: synthetic, replay or yfinance",
+}
+
+
+def require(names: dict[str, str] = REQUIRED) -> None:
+    """SettingMissing, in one line naming the first setting of `names` that is unset or empty."""
+    for name, meaning in names.items():
+        if not os.environ.get(name):
+            raise SettingMissing(f"{name} is not set: {meaning} (the local defaults apply only to the trendfolio "
+                                 "command and workspace.yaml)")
 
 
 def apply_local_defaults() -> None:

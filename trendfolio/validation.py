@@ -79,6 +79,21 @@ def ohlc_row_problem(row: dict, partition_date: dt.date) -> tuple[str, str] | No
     return None
 
 
+def holding_row_problem(row: dict, known_etfs: set[str] | frozenset = frozenset()) -> tuple[str, str] | None:
+    """The first rule an ETF holding row breaks, as (rule, reason), or None when it is valid. With `known_etfs`, an
+    ETF outside it is refused as unknown (validation knows what it asked for; the consumer does not)."""
+    for column in ("etf_ticker", "holding_ticker"):
+        value = row.get(column)
+        if not isinstance(value, str) or not TICKER_PATTERN.match(value):
+            return "ticker_format", f"{column} {value!r} is not an exchange ticker"
+    if known_etfs and row["etf_ticker"] not in known_etfs:
+        return "unknown_ticker", f"{row['etf_ticker']} is not one of the ETFs asked for"
+    weight = _number(row.get("weight"))
+    if weight is None or not 0 < weight <= 1:
+        return "weight_range", f"weight {row.get('weight')!r} must be a fraction in (0, 1]"
+    return None
+
+
 def _values_passing(column: pd.Series, predicate) -> pd.Series:
     """`predicate` applied once per distinct value of `column` rather than once per row; all False when the values
     cannot be hashed (the per-row rules then judge every row)."""
@@ -204,17 +219,7 @@ def validate_holdings(frame: pd.DataFrame, requested: Iterable[tuple[str, dt.dat
     for index, row in zip(frame.index, frame.to_dict("records")):
         as_of = row.get("as_of_date")
         key = "|".join(str(part) for part in (row.get("etf_ticker"), as_of, row.get("holding_ticker")) if part)
-        weight = _number(row.get("weight"))
-        problem = None
-        for column in ("etf_ticker", "holding_ticker"):
-            value = row.get(column)
-            if not isinstance(value, str) or not TICKER_PATTERN.match(value):
-                problem = ("ticker_format", f"{column} {value!r} is not an exchange ticker")
-                break
-        if problem is None and known_etfs and row["etf_ticker"] not in known_etfs:
-            problem = ("unknown_ticker", f"{row['etf_ticker']} is not one of the ETFs asked for")
-        if problem is None and (weight is None or not 0 < weight <= 1):
-            problem = ("weight_range", f"weight {row.get('weight')!r} must be a fraction in (0, 1]")
+        problem = holding_row_problem(row, known_etfs)
         if problem is None and (row["etf_ticker"], as_of, row["holding_ticker"]) in seen:
             problem = ("duplicate_key", f"{row['holding_ticker']} listed twice in {row['etf_ticker']} on {as_of}")
         if problem:

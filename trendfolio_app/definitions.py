@@ -1,4 +1,8 @@
-"""The Dagster code location: assets, the job and the resources, each configured from the environment."""
+"""The Dagster code location: assets, the job and the resources, each configured from the environment as it is.
+Importing it writes nothing: a setting it cannot run without and that is unset fails the load in one line naming it.
+On a laptop, `trendfolio_app.local` (workspace.yaml, `dagster dev`) fills the embedded stack's defaults in first."""
+
+import os
 
 from dagster import Definitions, EnvVar
 
@@ -7,8 +11,13 @@ from jobs import daily_pipeline, daily_pipeline_at_2130_utc
 from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
 from trendfolio import settings
 
-# Unset settings point at the embedded stack, so `dagster dev -w workspace.yaml` works on a laptop as it is.
-settings.apply_local_defaults()
+settings.require()
+
+
+def optional(name: str, default: str):
+    """The variable when set (shown as such in the Dagster UI), else the resource's default."""
+    return EnvVar(name) if name in os.environ else default
+
 
 defs = Definitions(
     assets=ALL_ASSETS,
@@ -17,11 +26,12 @@ defs = Definitions(
     resources={
         "postgres": PostgresResource(database_url=EnvVar("DATABASE_URL")),
         "kafka": KafkaResource(
-            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"), namespace=EnvVar("KAFKA_NAMESPACE")
-        ),
-        "spark": SparkResource(master_url=EnvVar("SPARK_MASTER_URL")),
+            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
+            namespace=optional("KAFKA_NAMESPACE", KafkaResource.model_fields["namespace"].default)),
+        "spark": SparkResource(
+            master_url=optional("SPARK_MASTER_URL", SparkResource.model_fields["master_url"].default)),
         "market_data": MarketDataResource(
-            source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=EnvVar("TRENDFOLIO_REPLAY_DIR"),
-            yahoo_base_url=EnvVar("TRENDFOLIO_YAHOO_BASE_URL")),
+            source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=optional("TRENDFOLIO_REPLAY_DIR", ""),
+            yahoo_base_url=optional("TRENDFOLIO_YAHOO_BASE_URL", "")),
     },
 )

@@ -1,5 +1,5 @@
 """A local stand-in for Yahoo's HTTP API, for the tests and benchmark 7: real yfinance talks to it through
-`LocalYahooSession` and gets what Yahoo would answer, built from the recordings in
+`trendfolio.sources.yahoo.RedirectedSession` and gets what Yahoo would answer, built from the recordings in
 ../shared/marketdata/gadicc_node-yahoo-finance2.
 
 - Charts (`/v8/finance/chart/SYMBOL`): a recorded chart (AAPL, QQQ, MSFT, NVDA) is served as recorded, cut to the
@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
-
-from curl_cffi import requests as curl_requests
 
 RECORDINGS = {
     "AAPL": "chart-AAPL-2020-08-31-to-2020-11-07.json",
@@ -204,7 +202,7 @@ class RecordedYahoo:
 
 @contextlib.contextmanager
 def serve(yahoo: RecordedYahoo) -> Iterator[str]:
-    """Serve `yahoo` on a free local port; yields the base URL for `LocalYahooSession`."""
+    """Serve `yahoo` on a free local port; yields the base URL for `trendfolio.sources.yahoo.RedirectedSession`."""
 
     class Handler(BaseHTTPRequestHandler):
         def handle_request(self):
@@ -237,16 +235,3 @@ def serve(yahoo: RecordedYahoo) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-class LocalYahooSession(curl_requests.Session):
-    """A real curl_cffi session whose requests go to the local server instead of *.yahoo.com (host kept in the path)."""
-
-    def __init__(self, base: str):
-        super().__init__()
-        self.base = base.rstrip("/")
-
-    def request(self, method, url, *args, **kwargs):
-        parts = urlsplit(url)
-        local = f"{self.base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-        return super().request(method, local, *args, **kwargs)

@@ -21,8 +21,10 @@ import random
 import threading
 import time
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pandas as pd
+from curl_cffi import requests as curl_requests
 
 from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
 
@@ -149,6 +151,19 @@ def _yfinance_failures() -> Iterator[_FailedTickers]:
         logger.removeHandler(handler)
 
 
+class RedirectedSession(curl_requests.Session):
+    """A real curl_cffi session whose requests go to `base` instead of *.yahoo.com (the host kept in the path)."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urlsplit(url)
+        local = f"{self.base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        return super().request(method, local, *args, **kwargs)
+
+
 class YahooSource:
     name = SOURCE_NAME
 
@@ -156,12 +171,10 @@ class YahooSource:
                  backoff_cap_s: float = 60.0, session=None, sleep: Callable[[float], None] = time.sleep,
                  seed: int | None = None, timeout_s: float = 10.0, base_url: str = ""):
         """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own); `base_url`:
-        instead, send them to a stand-in for Yahoo at that address (trendfolio.devtools.yahoo_recorded_server).
-        `timeout_s`: yfinance's per-request timeout for the price downloads."""
+        instead, send them to a stand-in for Yahoo at that address (`RedirectedSession`; the tests and benchmarks
+        point it at their recorded-response server). `timeout_s`: yfinance's per-request timeout for the downloads."""
         if session is None and base_url:
-            from trendfolio.devtools.yahoo_recorded_server import LocalYahooSession
-
-            session = LocalYahooSession(base_url)
+            session = RedirectedSession(base_url)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
