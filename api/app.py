@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.database import Database, api_database_url
+from trendfolio import calendar
 from api import dashboard_router, performance_router, sessions_router, status_router, tickers_router
 
 
@@ -24,6 +25,7 @@ def create_app(database_url: str | None = None, database: Database | None = None
         version="1.1.0",
     )
     app.state.database = database
+    calendar.nyse()  # the NYSE calendar takes seconds to build: here, not in the first request
     errors.install(app, database)
     for module in (sessions_router, tickers_router, performance_router, status_router, dashboard_router):
         app.include_router(module.router)

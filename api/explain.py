@@ -41,7 +41,10 @@ def cap_notes(positions: list[dict]) -> list[str]:
     if shares:
         etf_cap = max(RULE.max_etf_weight, 1 / len(shares))
         listed = ", ".join(f"{etf} {percent(share)}" for etf, share in sorted(shares.items(), key=lambda kv: -kv[1]))
-        over = [etf for etf, share in shares.items() if share > etf_cap + 1e-6]
+        # A relaxed cap is recorded by the allocation itself (constraint_note): judge against the configured one only
+        # when nothing was relaxed.
+        relaxed_by_rule = any(p.get("constraint_note") for p in positions)
+        over = [] if relaxed_by_rule else [etf for etf, share in shares.items() if share > etf_cap + 1e-6]
         notes.append(f"share by source ETF (cap {percent(etf_cap)}): {listed}"
                      + (f"; above the cap: {', '.join(sorted(over))}" if over else ""))
     return notes
