@@ -20,6 +20,7 @@ from trendfolio.analytics.performance import (
     refresh_running_figures,
 )
 from trendfolio.spark_io import read_sql, replace_date_range
+from trendfolio.warehouse import table_lock
 from trendfolio.tables import PORTFOLIO_PERFORMANCE
 from trendfolio.universe import BENCHMARK
 
@@ -40,26 +41,34 @@ def analytics_07_portfolio_performance(
     history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
     began = time.monotonic()
     session = spark.session(len(sessions))
-    window = f"BETWEEN '{history_from}' AND '{end}'"
-    allocations = read_sql(
-        session, postgres.database_url,
-        f"SELECT session_date, horizon, ticker, weight, method, source FROM analytics_05_portfolio_allocation "
-        f"WHERE session_date {window}",
-    )
-    prices = read_sql(
-        session, postgres.database_url,
-        f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
-        f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
-    )
-    benchmark = read_sql(
-        session, postgres.database_url,
-        f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
-        f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
-    )
-    result = realized_performance(allocations, prices, benchmark, start, end)
-    # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
-    written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start, end,
-                                 then=refresh_running_figures)
+    # Evaluations stored after the range depend on it (allocations of the range are evaluated up to LOOKBACK_SESSIONS
+    # later): a range written before them recomputes them too. Read and written under the table's lock, so the last of
+    # two overlapping backfills sees every allocation the other wrote and the table ends as one run over both ranges.
+    with table_lock(postgres.database_url, TABLE):
+        with postgres.connect() as conn:
+            stored_through = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
+        through = min(max(end, stored_through), calendar.session_after(end, LOOKBACK_SESSIONS)) \
+            if stored_through else end
+        window = f"BETWEEN '{history_from}' AND '{through}'"
+        allocations = read_sql(
+            session, postgres.database_url,
+            f"SELECT session_date, horizon, ticker, weight, method, source FROM analytics_05_portfolio_allocation "
+            f"WHERE session_date {window}",
+        )
+        prices = read_sql(
+            session, postgres.database_url,
+            f"SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history WHERE trade_date {window} "
+            f"UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc WHERE trade_date {window}",
+        )
+        benchmark = read_sql(
+            session, postgres.database_url,
+            f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
+            f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
+        )
+        result = realized_performance(allocations, prices, benchmark, start, through)
+        # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
+        written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start,
+                                     through, then=refresh_running_figures)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.
     with postgres.connect() as conn:
         latest = conn.execute(

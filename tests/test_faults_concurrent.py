@@ -1,5 +1,5 @@
 """Two runs of the same session at the same time. The collection and analytics writers take a PostgreSQL advisory
-lock per (table, partition) (`trendfolio.warehouse.partition_lock`), so the runs write one after the other and the
+lock per table (`trendfolio.warehouse.table_lock`), so the runs write one after the other and the
 tables end as after one run. Without it, two analytics writes interleave: the second DELETE cannot see the first
 one's new rows, and its INSERT collides with them."""
 
@@ -24,7 +24,7 @@ from fault_support import (
     trending_frame,
 )
 from resources import KafkaResource, PostgresResource, SparkResource
-from trendfolio.warehouse import partition_lock
+from trendfolio.warehouse import table_lock
 from trendfolio.ingest import ingest
 from trendfolio.spark_io import replace_date_range
 from trendfolio.tables import DAILY_ETF_OHLC
@@ -36,7 +36,7 @@ def test_an_ingest_waits_for_the_run_holding_its_partition(warehouse):
     kafka = KafkaResource(bootstrap_servers=warehouse.bootstrap_servers, namespace=warehouse.namespace)
     rows = ohlc_rows(sessions=3)
     reports = []
-    with partition_lock(warehouse.database_url, DAILY_ETF_OHLC.name, SESSION.isoformat()):
+    with table_lock(warehouse.database_url, DAILY_ETF_OHLC.name):
         second = threading.Thread(target=lambda: reports.append(ingest(
             DAILY_ETF_OHLC, rows, [], kafka=kafka, database_url=warehouse.database_url, partition_date=SESSION,
             source="synthetic", run_id="second")))
@@ -65,7 +65,7 @@ def test_an_analytics_write_waits_for_the_run_holding_its_range(warehouse):
     postgres = PostgresResource(database_url=warehouse.database_url)
     result = trending_frame(SparkResource(master_url="local[2]").session(), postgres)
     outcome = []
-    with partition_lock(warehouse.database_url, "analytics_03_trending_etfs", f"{SESSION}/{SESSION}"):
+    with table_lock(warehouse.database_url, "analytics_03_trending_etfs"):
         second = threading.Thread(target=lambda: outcome.append(replace_date_range(
             postgres.database_url, result, "analytics_03_trending_etfs", "session_date", SESSION, SESSION)))
         second.start()
@@ -89,7 +89,7 @@ def test_two_runs_of_the_same_session_end_as_one_run(warehouse, resources):
     assert all(result.success for result in results)
     after_both = _snapshot(warehouse)
     waits = [
-        result.asset_materializations_for_node(node)[0].metadata["partition_lock_wait_s"].value
+        result.asset_materializations_for_node(node)[0].metadata["table_lock_wait_s"].value
         for result in results
         for node in ("collected_01_daily_etf_ohlc", "collected_04_etf_holdings", "collected_06_daily_stock_history")
     ]

@@ -38,6 +38,13 @@ def previous_sessions(day: dt.date, count: int) -> list[dt.date]:
     return [ts.date() for ts in calendar.sessions_window(last, -count)]
 
 
+def session_after(day: dt.date, count: int) -> dt.date:
+    """The `count`-th session after `day` (the calendar's last session when it ends sooner)."""
+    last = nyse().last_session.date()
+    following = sessions_between(day + dt.timedelta(days=1), min(day + dt.timedelta(days=2 * count + 10), last))
+    return following[count - 1] if len(following) >= count else last
+
+
 def latest_completed_session(now: dt.datetime | None = None) -> dt.date:
     """The last session whose close has passed (in New York time)."""
     calendar = nyse()

@@ -32,8 +32,8 @@ from trendfolio.warehouse import (
     insert_consumer_dead_letter,
     insert_new_rows,
     latest_per_key,
-    partition_lock,
     replace_validation_dead_letters,
+    table_lock,
     upsert_rows,
     warehouse_namespace,
 )
@@ -75,7 +75,7 @@ class IngestReport:
     offsets: dict[int, int] = field(default_factory=dict)
     dead_letter_topic: str = ""
     consumer_dead_letters_by_rule: dict[str, int] = field(default_factory=dict)
-    lock_wait_s: float = 0.0  # time spent waiting for another run of the same table and partition
+    lock_wait_s: float = 0.0  # time spent waiting for another writer of the same table
     messages_produced: int = 0  # one message per batch of rows (trendfolio/batches.py)
     messages_rechecked: int = 0  # this run's messages from another producer (an earlier attempt): rules re-applied
     messages_of_other_runs: int = 0  # skipped, not written: another run's messages on the same topic
@@ -95,7 +95,7 @@ class IngestReport:
             "kafka_topic": self.topic,
             "kafka_dead_letter_topic": self.dead_letter_topic,
             "kafka_end_offsets": {str(p): o for p, o in sorted(self.offsets.items())},
-            "partition_lock_wait_s": round(self.lock_wait_s, 3),
+            "table_lock_wait_s": round(self.lock_wait_s, 3),
         }
 
 
@@ -154,8 +154,9 @@ def ingest(
 ) -> IngestReport:
     producer = uuid.uuid4().hex  # this call's producer: its own messages skip the consumer's re-check of the rules
     records = encode_batches(table, rows, partition_date, run_id, producer)
-    # Two runs of the same session at once would share one consumer group; the second one waits here instead.
-    with partition_lock(database_url, table.name, partition_date.isoformat()) as lock_wait_s:
+    # Two runs writing the table at once (the same session, or overlapping ranges) would share one consumer group and
+    # interleave their upserts; the second one waits here instead.
+    with table_lock(database_url, table.name) as lock_wait_s:
         with connect(database_url) as conn:
             kafka = kafka.in_namespace(warehouse_namespace(conn))
             with conn.transaction():

@@ -9,7 +9,7 @@ import psycopg
 
 from pyspark.sql import DataFrame, SparkSession
 
-from trendfolio.warehouse import connect, jdbc_target, partition_lock, staging_table
+from trendfolio.warehouse import connect, jdbc_target, staging_table, table_lock
 
 
 def read_sql(spark: SparkSession, database_url: str, query: str) -> DataFrame:
@@ -25,9 +25,10 @@ def replace_date_range(
     """Spark appends to a staging table; then one transaction deletes the range, inserts the staged rows and runs
     `then` (figures derived from the table's rows, analytics_07's running ones) on the same connection.
     A failure anywhere before that commit leaves the previous rows of the range in place. Two runs of the same range
-    take turns (`partition_lock`): interleaved, the second DELETE would not see the first one's new rows."""
+    take turns (`table_lock`), as do two overlapping ranges: interleaved, the second DELETE would not see the first
+    one's new rows."""
     columns = frame.columns
-    with partition_lock(database_url, table, f"{start}/{end}"), staging_table(database_url, table) as stage:
+    with table_lock(database_url, table), staging_table(database_url, table) as stage:
         # One writer task and large batches: a night is a few hundred rows, and every write task opens its own
         # connection and transaction (a union of inputs made ~100 of them per asset; bench/README.md, benchmark 2).
         frame.write.format("jdbc").options(

@@ -1,9 +1,10 @@
 """Writes to the PostgreSQL warehouse that every writer shares: the upsert of collected rows, the dead-letter table,
-and the advisory lock that makes two runs of one table and partition take turns. Plain psycopg on a database URL."""
+and the advisory lock that makes two writers of one table take turns. Plain psycopg on a database URL."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -47,30 +48,40 @@ def jdbc_target(database_url: str) -> JdbcTarget:
     )
 
 
-class PartitionBusy(RuntimeError):
-    """Another run kept the same table and partition locked for longer than we were willing to wait."""
+class TableBusy(RuntimeError):
+    """Another run kept the table locked for longer than we were willing to wait."""
+
+
+# Advisory-lock class of the table writers: (TABLE_LOCK, hashtext(table)).
+TABLE_LOCK = 7_301_003
+_held = threading.local()  # the tables this thread holds the lock of
 
 
 @contextmanager
-def partition_lock(database_url: str, name: str, partition: str, wait_s: float = 1800.0) -> Iterator[float]:
-    """Serialize the writers of one table and partition across runs and processes: a PostgreSQL advisory lock on
-    (name, partition), held on a connection of its own for the whole body. Two runs of the same session then write one
-    after the other, and the second finds what the first wrote instead of interleaving with it. Yields the seconds
-    spent waiting for the lock."""
+def table_lock(database_url: str, table: str, wait_s: float = 1800.0) -> Iterator[float]:
+    """Serialize the writers of one table across runs and processes, whatever sessions they write: a PostgreSQL
+    advisory lock on the table, held on a connection of its own for the whole body. Two runs of the same session,
+    or two backfills whose ranges overlap, then write one after the other, and the second reads what the first wrote
+    instead of interleaving with it (a lock per exact range let overlapping ranges through). Taken again by the thread
+    that holds it (an asset that reads and writes under it), it is a no-op. Yields the seconds spent waiting."""
+    held = _held.__dict__.setdefault("tables", set())
+    if table in held:
+        yield 0.0
+        return
     began = time.monotonic()
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f"SET lock_timeout = {int(wait_s * 1000)}")
         try:
-            conn.execute("SELECT pg_advisory_lock(hashtext(%s), hashtext(%s))", (name, partition))
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (TABLE_LOCK, table))
         except psycopg.errors.LockNotAvailable:
-            raise PartitionBusy(
-                f"{name} {partition}: another run has held its lock for over {wait_s:.0f} s"
-            ) from None
+            raise TableBusy(f"{table}: another run has held its lock for over {wait_s:.0f} s") from None
+        held.add(table)
         try:
             yield time.monotonic() - began
         finally:
+            held.discard(table)
             try:
-                conn.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", (name, partition))
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (TABLE_LOCK, table))
             except psycopg.OperationalError:
                 pass  # the server went away, and the lock with its session: the body's own error is the one to see
 

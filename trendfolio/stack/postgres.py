@@ -59,13 +59,6 @@ def _make_traversable(path: Path) -> None:
 # backends of roles it does not own (a DROP DATABASE … WITH (FORCE) of a test database the API was reading); the
 # warehouse and Dagster's database owned by it; no database but those the owner grants reachable by any other role
 # (sql/009 does the same for the warehouse). deploy/postgres/initdb.sh does the same for docker-compose.
-
-
-# What the bootstrap superuser sets up on every start (idempotent): the warehouse owner as an ordinary role that may
-# create databases (tests and benchmarks make their own) and the read-only API role (sql/005), and may cancel
-# backends of roles it does not own (a DROP DATABASE … WITH (FORCE) of a test database the API was reading); the
-# warehouse and Dagster's database owned by it; no database but those the owner grants reachable by any other role
-# (sql/009 does the same for the warehouse). deploy/postgres/initdb.sh does the same for docker-compose.
 PROVISION_SQL = """
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN
