@@ -41,7 +41,7 @@ class EtfPrices(Collection):
         return Fetched(rows, checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end,
+        return ohlc_check_results(conn, self.table.name, self.wanted(conn), self.start, self.end,
                                   self.refused_by_validation, self.fetched_rows)
 
     def skipped_metadata(self, checks):

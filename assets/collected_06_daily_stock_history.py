@@ -42,8 +42,10 @@ class HeldStockPrices(Collection):
         held = held_stocks(conn, first, self.end, self.max_holdings_age_days)
         self.windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, self.end)
         self.tickers = sorted(self.windows)
-        return [(stock, session) for stock in self.tickers for session in self.sessions
-                if in_windows(self.windows, stock, session)]
+        # A stock is expected on the sessions of its spans: held, or within the horizon of a portfolio that held it.
+        self.expected = [(stock, session) for stock in self.tickers for session in self.sessions
+                         if in_windows(self.windows, stock, session)]
+        return self.expected
 
     def prepare(self, conn):
         self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS) \
@@ -64,7 +66,7 @@ class HeldStockPrices(Collection):
         return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end,
+        return ohlc_check_results(conn, self.table.name, self.expected, self.start, self.end,
                                   self.refused_by_validation, self.fetched_rows)
 
     def skipped_metadata(self, checks):

@@ -21,7 +21,8 @@ QUARANTINE_LIMIT = 0.05
 def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(EVERY_TICKER_HAS_ITS_SESSIONS, asset=asset_name,
-                       description="every ticker of the run's universe has a row for each session, or is listed"),
+                       description="every ticker has a row for each session it is expected on (an ETF every "
+                                   "session, a stock each session a trending ETF holds it), or is listed"),
         AssetCheckSpec(OHLC_SANITY, asset=asset_name,
                        description="prices > 0, volume >= 0, high >= max(open, close), low <= min(open, close)"),
         AssetCheckSpec(FRESHNESS, asset=asset_name,
@@ -34,11 +35,13 @@ def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
     ]
 
 
-def ohlc_check_results(conn, table: str, tickers: list[str], start: dt.date, end: dt.date,
+def ohlc_check_results(conn, table: str, wanted: list[tuple[str, dt.date]], start: dt.date, end: dt.date,
                        refused: list | None = None, fetched_rows: int = 0) -> list[AssetCheckResult]:
-    """`refused`: the rows validation refused in this run (Rejections), out of `fetched_rows` fetched; a run that
-    fetched nothing (already collected) passes the quarantine check with that reason."""
-    missing = quality.tickers_missing_sessions(conn, table, tickers, start, end) if tickers else []
+    """`wanted`: the (ticker, session) pairs the run was expected to store. `refused`: the rows validation refused in
+    this run (Rejections), out of `fetched_rows` fetched; a run that fetched nothing (already collected) passes the
+    quarantine check."""
+    tickers = sorted({ticker for ticker, _ in wanted})
+    missing = quality.tickers_missing_sessions(conn, table, wanted)
     rowless = quality.tickers_without_rows(conn, table, tickers, start, end) if tickers else []
     refused = refused or []
     share = len(refused) / fetched_rows if fetched_rows else 0.0
