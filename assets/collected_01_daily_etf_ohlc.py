@@ -39,7 +39,7 @@ class EtfPrices(Collection):
         return Fetched(rows, checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
+        return ohlc_check_results(conn, self.table.name, self.wanted(conn), self.start, self.end)
 
     def skipped_metadata(self, checks):
         return {"tickers_missing": checks[0].metadata["tickers_missing"].value}

@@ -31,7 +31,8 @@ class HeldStockPrices(Collection):
         ).fetchall()
         self.windows = held_price_windows(held, LOOKBACK_SESSIONS)
         self.tickers = sorted(self.windows)
-        return [(stock, session) for session, stock in held]
+        self.held = [(stock, session) for session, stock in held]  # a stock is expected only while held
+        return self.held
 
     def prepare(self, conn):
         self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS) \
@@ -50,7 +51,7 @@ class HeldStockPrices(Collection):
         return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
+        return ohlc_check_results(conn, self.table.name, self.held, self.start, self.end)
 
     def skipped_metadata(self, checks):
         return {"tickers": len(self.tickers), "tickers_missing": checks[0].metadata["tickers_missing"].value}

@@ -17,7 +17,8 @@ HOLDINGS_WEIGHTS_AT_MOST_ONE = "holdings_weights_at_most_one"
 def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(EVERY_TICKER_HAS_ITS_SESSIONS, asset=asset_name,
-                       description="every ticker of the run's universe has a row for each session, or is listed"),
+                       description="every ticker has a row for each session it is expected on (an ETF every "
+                                   "session, a stock each session a trending ETF holds it), or is listed"),
         AssetCheckSpec(OHLC_SANITY, asset=asset_name,
                        description="prices > 0, volume >= 0, high >= max(open, close), low <= min(open, close)"),
         AssetCheckSpec(FRESHNESS, asset=asset_name,
@@ -25,8 +26,11 @@ def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
     ]
 
 
-def ohlc_check_results(conn, table: str, tickers: list[str], start: dt.date, end: dt.date) -> list[AssetCheckResult]:
-    missing = quality.tickers_missing_sessions(conn, table, tickers, start, end) if tickers else []
+def ohlc_check_results(conn, table: str, wanted: list[tuple[str, dt.date]], start: dt.date,
+                       end: dt.date) -> list[AssetCheckResult]:
+    """`wanted`: the (ticker, session) pairs the run was expected to store."""
+    tickers = sorted({ticker for ticker, _ in wanted})
+    missing = quality.tickers_missing_sessions(conn, table, wanted)
     bad = quality.ohlc_violations(conn, table, start, end)
     latest = quality.latest_session_stored(conn, table, tickers) if tickers else None
     return [
