@@ -16,8 +16,9 @@ const view = { sessions: [], byDate: {}, session: null, horizon: 5, closures: []
                portfolios: {}, trackRecord: null, closuresLoading: null, trackRecordLoading: null };
 
 // plotly.min.js runs after this script (both deferred): the data is fetched meanwhile, charts wait for it.
+// This script runs while readyState is "interactive"; DOMContentLoaded fires once every deferred script has run.
 const plotlyReady = new Promise(resolve => {
-  if (document.readyState !== "loading") resolve();
+  if (window.Plotly || document.readyState === "complete") resolve();
   else document.addEventListener("DOMContentLoaded", resolve);
 });
 
