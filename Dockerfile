@@ -1,6 +1,7 @@
 # The Trendfolio project image: the Dagster code location, dagster-webserver, dagster-daemon, the API and the
 # dashboard, and the Spark master and workers (the Spark of the locked pyspark wheel, so driver and executors run the
-# same Spark and Python versions). Dependencies come from uv.lock, exactly as locked.
+# same Spark and Python versions). Dependencies come from uv.lock, exactly as locked, without the dependency groups
+# (the laptop stack's embedded PostgreSQL and broker, Airflow, the test tools): the image runs none of them.
 FROM python:3.11.14-slim-bookworm
 
 # Java 17 for Spark and the PostgreSQL JDBC driver at /usr/share/java/postgresql.jar (bookworm still ships Java 17;
@@ -20,10 +21,10 @@ WORKDIR /app
 
 # Dependencies first, in their own layer: a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-default-groups --no-install-project
 
 COPY . .
-RUN uv sync --frozen --no-dev \
+RUN uv sync --frozen --no-default-groups \
     && useradd --system --uid 1000 --home-dir /app trendfolio \
     && mkdir -p /app/dagster_home/storage /tmp/spark-worker \
     && chown -R trendfolio /app/dagster_home /tmp/spark-worker

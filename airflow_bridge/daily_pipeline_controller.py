@@ -1,15 +1,19 @@
 """Airflow 3 DAG `daily_pipeline_controller`: at 21:30 UTC, run Dagster's `daily_pipeline` for the day's NYSE session.
 
 Airflow is the scheduler; Dagster does the work. The DAG
-  1. works out the session explicitly: the run's time in America/New_York, as a calendar date (21:30 UTC is 16:30 EST
-     or 17:30 EDT, after the 16:00 close). Airflow 3's cron timetable sets the logical date to the run's time, where
+  1. works out the session explicitly: `dag_run.conf {"session_date": "YYYY-MM-DD"}` when given (a manual re-run of
+     any session), else the run's logical date in America/New_York as a calendar date (21:30 UTC is 16:30 EST or
+     17:30 EDT, after the 16:00 close). Airflow 3's cron timetable sets the logical date to the run's time, where
      Airflow 2 used the start of the data interval, and a Dagster partition starts at midnight: neither default is
-     the session, so the DAG never relies on one. `dag_run.conf {"session_date": "YYYY-MM-DD"}` overrides it for a
-     manual re-run;
+     the session, so the DAG never relies on one. A date that cannot be read fails the run saying so. The DAG's
+     start_date is far in the past (catchup off) so that a run for any old logical date runs its tasks: with a
+     later start_date Airflow would create the run but no task, and report it green;
   2. asks Dagster whether the job has a partition for that date, and skips the rest of the run when it has not
      (a weekend, a holiday or a one-off closure: the partitions are exchange_calendars' NYSE sessions);
-  3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API;
-  4. waits for the Dagster run to finish and fails (no retry) with the run id and Dagster's failure messages.
+  3. launches `daily_pipeline` for the session's partition through the Dagster webserver's GraphQL API, tagged with
+     the Airflow run id — or, when a run with that tag and session is already going or succeeded (the task was
+     cleared or retried), follows that run instead of starting a second one;
+  4. waits for the Dagster run and fails (no retry) with the run id and Dagster's failure messages.
 
 Self-contained on purpose: it imports nothing from the Trendfolio project, only Airflow and the standard library, so
 the file can be dropped into any Airflow 3 deployment. It never decides what a session is itself: Dagster knows.
@@ -38,6 +42,9 @@ DAGSTER_REPOSITORY = "__repository__"  # the name Dagster gives the repository o
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 NEW_YORK = ZoneInfo("America/New_York")
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+# A run of this Airflow run in one of these states is followed instead of launching another (FAILURE and CANCELED
+# runs are not: clearing a failed task launches a new run).
+REUSABLE = {"QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUCCESS"}
 HTTP_TIMEOUT_S = 60
 
 LAUNCH_RUN = """
@@ -46,6 +53,15 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on RunConfigValidationInvalid { errors { message } }
+    ... on Error { message }
+  }
+}
+"""
+RUNS_OF_AIRFLOW_RUN = """
+query RunsOfAirflowRun($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs { results { runId status } }
     ... on Error { message }
   }
 }
@@ -98,6 +114,23 @@ def session_date_for(moment: dt.datetime) -> dt.date:
     return moment.astimezone(NEW_YORK).date()
 
 
+def session_of_run(conf: dict, logical_date: dt.datetime | None, run_after: dt.datetime | None) -> dt.date:
+    """The session a run is for: conf's `session_date` when given, else the logical date's day in New York (a manual
+    run may have no logical date: then the time it was triggered for). Fails the run when neither can be read."""
+    override = conf.get("session_date")
+    if override:
+        try:
+            return dt.date.fromisoformat(str(override))
+        except ValueError:
+            raise AirflowFailException(f"conf session_date {override!r} is not a date (YYYY-MM-DD): "
+                                       "nothing launched") from None
+    moment = logical_date or run_after
+    if moment is None:
+        raise AirflowFailException("the run has neither a logical date nor conf session_date: cannot tell which "
+                                   "session to run; trigger it with conf {\"session_date\": \"YYYY-MM-DD\"}")
+    return session_date_for(moment)
+
+
 # --- Dagster's GraphQL API --------------------------------------------------------------------------------------
 
 
@@ -121,6 +154,15 @@ def graphql(query: str, variables: dict) -> dict:
     if body.get("errors"):
         raise RuntimeError(f"Dagster GraphQL errors: {[e.get('message') for e in body['errors']]}")
     return body["data"]
+
+
+def runs_tagged(tags: dict[str, str]) -> list[dict]:
+    """Dagster's runs of the job carrying all of `tags`, newest first: {"runId", "status"}."""
+    result = graphql(RUNS_OF_AIRFLOW_RUN, {"filter": {
+        "pipelineName": DAGSTER_JOB, "tags": [{"key": k, "value": v} for k, v in tags.items()]}})["runsOrError"]
+    if result["__typename"] != "Runs":
+        raise RuntimeError(f"cannot list Dagster's runs: {result['__typename']}: {result.get('message')}")
+    return result["results"]
 
 
 def is_partition(session: dt.date) -> bool:
@@ -160,7 +202,8 @@ with DAG(
     dag_id=DAG_ID,
     description="At 21:30 UTC, run Dagster's daily_pipeline for the day's NYSE session (skip non-sessions)",
     schedule="30 21 * * *",  # UTC: Airflow's default time zone; the DAG pins the session in New York time itself
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    # Far back: a task exists only for logical dates after its start_date, and a run without tasks "succeeds".
+    start_date=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,  # missed evenings are backfilled from the CLI (`trendfolio backfill`), not by Airflow
     max_active_runs=1,
     default_args={"retries": 0},
@@ -172,13 +215,7 @@ with DAG(
         """The session's date (ISO) when the day is an NYSE session; False skips the launch and the wait."""
         context = get_current_context()
         dag_run = context["dag_run"]
-        override = (dag_run.conf or {}).get("session_date")
-        if override:
-            session = dt.date.fromisoformat(override)
-        else:
-            # A scheduled run: logical date = run time (21:30 UTC). A manual run may have no logical date: run_after.
-            moment = context.get("logical_date") or dag_run.run_after
-            session = session_date_for(moment)
+        session = session_of_run(dag_run.conf or {}, context.get("logical_date"), dag_run.run_after)
         if not is_partition(session):
             print(f"{session} is not an NYSE session (Dagster's {DAGSTER_JOB} has no such partition): skipping, "
                   "no Dagster run")
@@ -189,8 +226,15 @@ with DAG(
     @task
     def launch_dagster_run(session: str) -> str:
         context = get_current_context()
-        location = Variable.get("dagster_location", default="trendfolio")
         tags = {"dagster/partition": session, "airflow/dag_id": DAG_ID, "airflow/run_id": context["run_id"]}
+        existing = runs_tagged(tags)
+        reusable = [run for run in existing if run["status"] in REUSABLE]
+        if reusable:
+            run_id = reusable[0]["runId"]
+            print(f"Dagster run {run_id} ({reusable[0]['status']}) was already launched by this Airflow run for "
+                  f"{session}: following it instead of launching another ({dagster_url()}/runs/{run_id})")
+            return run_id
+        location = Variable.get("dagster_location", default="trendfolio")
         result = graphql(LAUNCH_RUN, {"executionParams": {
             "selector": {"repositoryLocationName": location, "repositoryName": DAGSTER_REPOSITORY,
                          "jobName": DAGSTER_JOB},
@@ -205,6 +249,9 @@ with DAG(
         print(f"Dagster run {run_id} launched: {dagster_url()}/runs/{run_id}")
         return run_id
 
+    # A plain task that polls, not a reschedule-mode sensor: Airflow 3.2-3.3 fails such a sensor when the executor's
+    # report of one poke arrives after the next poke is queued (apache/airflow#71172), which a loaded machine hits on
+    # most pokes. It holds one worker slot while the Dagster run lasts.
     @task(execution_timeout=dt.timedelta(hours=4))
     def wait_for_dagster_run(dagster_run_id: str) -> str:  # not `run_id`: TaskFlow reserves it for Airflow's own
         poll_s = float(Variable.get("dagster_poll_seconds", default="15"))

@@ -5,6 +5,7 @@ import time
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from assets.analytics_checks import TRENDING_CHECKS, trending_check_results
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
@@ -38,6 +39,7 @@ class TrendRuleConfig(Config):
     kinds={"spark", "postgres"},
     description=TRENDING_ETFS.description,
     metadata=table_metadata(TRENDING_ETFS),
+    check_specs=TRENDING_CHECKS,
 )
 def analytics_03_trending_etfs(
     context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource
@@ -61,6 +63,7 @@ def analytics_03_trending_etfs(
             "SELECT session_date, ticker, score_rank FROM analytics_03_trending_etfs "
             "WHERE session_date BETWEEN %s AND %s AND (is_trending OR selection = 'benchmark_held') "
             "ORDER BY session_date, score_rank", (start, end)).fetchall()
+        checks = trending_check_results(conn, sessions)
     preview = "\n".join(f"| {day} | {ticker} | {rank} |" for day, ticker, rank in trending[-20:])
     return MaterializeResult(
         metadata={
@@ -70,5 +73,6 @@ def analytics_03_trending_etfs(
             "sessions_holding_benchmark": sum(1 for _, ticker, _ in trending if ticker == "SPY"),
             "spark_seconds": round(time.monotonic() - began, 2),
             "trending": MetadataValue.md("| session | ETF (SPY: none trending) | rank |\n|---|---|---|\n" + preview),
-        }
+        },
+        check_results=checks,
     )

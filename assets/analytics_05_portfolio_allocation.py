@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeRe
 from pydantic import Field
 
 from assets.analytics_03_trending_etfs import analytics_03_trending_etfs
+from assets.analytics_checks import ALLOCATION_CHECKS, allocation_check_results
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collected_06_daily_stock_history import collected_06_daily_stock_history
 from assets.partitions import nyse_sessions, partition_sessions
@@ -27,9 +28,14 @@ class AllocationConfig(Config):
     max_etf_weight: float = Field(default=DEFAULT_RULE.max_etf_weight, description="cap per source ETF")
     min_eligible: int = Field(default=DEFAULT_RULE.min_eligible,
                               description="fewer eligible stocks → hold the trending ETFs equally")
+    max_holdings_age_days: int = Field(
+        default=DEFAULT_RULE.max_holdings_age_days,
+        description="a holdings list older than this (calendar days before the session) is not used: the ETF counts "
+                    "as having no holdings (keep collected_06's setting equal)")
 
     def rule(self) -> AllocationRule:
-        return AllocationRule(self.max_stock_weight, self.max_etf_weight, self.min_eligible)
+        return AllocationRule(self.max_stock_weight, self.max_etf_weight, self.min_eligible,
+                              self.max_holdings_age_days)
 
 
 def latest_holdings_query(start, end) -> str:
@@ -50,6 +56,7 @@ def latest_holdings_query(start, end) -> str:
     kinds={"spark", "postgres"},
     description=PORTFOLIO_ALLOCATION.description,
     metadata=table_metadata(PORTFOLIO_ALLOCATION),
+    check_specs=ALLOCATION_CHECKS,
 )
 def analytics_05_portfolio_allocation(
     context: AssetExecutionContext, config: AllocationConfig, spark: SparkResource, postgres: PostgresResource
@@ -74,7 +81,8 @@ def analytics_05_portfolio_allocation(
         "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
         f"WHERE ticker = '{BENCHMARK}' AND trade_date BETWEEN '{history_from}' AND '{end}'",
     )
-    result = allocate(trending, holdings, prices, benchmark, start, end, config.rule())
+    rule = config.rule()
+    result = allocate(trending, holdings, prices, benchmark, start, end, rule)
     written = replace_date_range(
         postgres.database_url, result, PORTFOLIO_ALLOCATION.name, PORTFOLIO_ALLOCATION.date_column, start, end)
     # The summaries read the rows just written: more Spark actions would recompute the whole job.
@@ -85,6 +93,7 @@ def analytics_05_portfolio_allocation(
         top = conn.execute(
             "SELECT horizon, ticker, weight, method FROM analytics_05_portfolio_allocation WHERE session_date = %s "
             "ORDER BY horizon, weight DESC, ticker LIMIT 30", (end,)).fetchall()  # the last session's portfolios
+        checks = allocation_check_results(conn, sessions, rule)
     preview = "\n".join(f"| {horizon} | {ticker} | {weight:.4f} | {method} |" for horizon, ticker, weight, method in top)
     return MaterializeResult(
         metadata={
@@ -93,5 +102,6 @@ def analytics_05_portfolio_allocation(
             "spark_seconds": round(time.monotonic() - began, 2),
             "portfolio_preview": MetadataValue.md(
                 f"Portfolios for {end}\n\n| horizon | ticker | weight | method |\n|---|---|---|---|\n{preview}"),
-        }
+        },
+        check_results=checks,
     )

@@ -29,17 +29,20 @@ class EtfPrices(Collection):
 
     def prepare(self, conn):
         self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS)
-        self.before = previous_closes(conn, self.table.name, self.tickers, self.fetch_from)
 
     def fetch(self):
         fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end)
         refused, self.unreadable = refused_by_source(self.source)
-        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=self.before)
+        with self.postgres.connect() as conn:
+            before = previous_closes(conn, self.table.name, fetched)
+        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=before)
+        self.refused_by_validation, self.fetched_rows = checked.rejected, len(fetched)
         rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=self.source.name)
         return Fetched(rows, checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
+        return ohlc_check_results(conn, self.table.name, self.wanted(conn), self.start, self.end,
+                                  self.refused_by_validation, self.fetched_rows)
 
     def skipped_metadata(self, checks):
         return {"tickers_missing": checks[0].metadata["tickers_missing"].value}

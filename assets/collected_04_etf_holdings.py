@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
@@ -18,12 +19,32 @@ from assets.partitions import nyse_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
+from trendfolio.analytics.allocation import AllocationRule
 from trendfolio.sources import HOLDINGS_COLUMNS
 from trendfolio.tables import ETF_HOLDINGS
 from trendfolio.validation import validate_holdings
 
-CHECKS = [AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
+HOLDINGS_NOT_STALE = "holdings_not_stale"
+MAX_HOLDINGS_AGE_DAYS = AllocationRule().max_holdings_age_days
+CHECKS = [AssetCheckSpec(HOLDINGS_NOT_STALE, asset="collected_04_etf_holdings",
+                         description=f"every trending ETF has a holdings list at most {MAX_HOLDINGS_AGE_DAYS} days "
+                                     "older than the session (warn: an older list is not used, the ETF gets no stocks)"),
+          AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
                          description="the weights of each ETF's list on each date sum to at most 1")]
+
+
+def staleness_check(conn, start, end) -> AssetCheckResult:
+    stale = conn.execute(
+        "SELECT t.session_date::text, t.ticker, latest.as_of::text FROM analytics_03_trending_etfs AS t "
+        "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
+        "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
+        "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s "
+        "AND (latest.as_of IS NULL OR latest.as_of < t.session_date - %s) ORDER BY 1, 2",
+        (start, end, MAX_HOLDINGS_AGE_DAYS)).fetchall()
+    return AssetCheckResult(check_name=HOLDINGS_NOT_STALE, passed=not stale, severity=AssetCheckSeverity.WARN,
+                            metadata={"stale_or_missing": [f"{day} {etf}: latest list {as_of or 'none'}"
+                                                           for day, etf, as_of in stale[:50]],
+                                      "max_holdings_age_days": MAX_HOLDINGS_AGE_DAYS})
 
 
 def weights_check(conn, start, end) -> AssetCheckResult:
@@ -48,17 +69,25 @@ class TrendingEtfHoldings(Collection):
         return [(etf, session_date) for session_date, etf in self.trending]
 
     def fetch(self):
-        frames = []
+        frames, requested = [], []
         for session_date, etf in self.trending:
-            # Holdings carry the date they were fetched for: Yahoo gives no as-of date of its own.
-            frames.append(self.source.etf_holdings(etf, session_date).assign(as_of_date=session_date))
+            listed = self.source.etf_holdings(etf, session_date)
+            # A list carries its true date when the source knows it (replay's snapshot date); Yahoo gives none, so
+            # its lists carry the date they were fetched for. Sessions sharing one snapshot store it once.
+            if "as_of_date" not in listed.columns or listed.empty:
+                listed = listed.assign(as_of_date=session_date)
+            as_of = listed["as_of_date"].iloc[0] if not listed.empty else session_date
+            if (etf, as_of) in requested:
+                continue
+            requested.append((etf, as_of))
+            frames.append(listed)
         fetched = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=[*HOLDINGS_COLUMNS, "as_of_date"])
-        checked = validate_holdings(fetched, requested=[(etf, day) for day, etf in self.trending])
+        checked = validate_holdings(fetched, requested=requested)
         return Fetched(checked.valid.assign(source=self.source.name), checked.rejected)
 
     def checks(self, conn):
-        return [weights_check(conn, self.start, self.end)]
+        return [staleness_check(conn, self.start, self.end), weights_check(conn, self.start, self.end)]
 
     def metadata(self, fetched, checks):
         rows = fetched.rows

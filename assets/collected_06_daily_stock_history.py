@@ -1,7 +1,10 @@
-"""Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL."""
+"""Stage 4b: the daily history of every stock held by a trending ETF, through Kafka into PostgreSQL: the history its
+measures need before each session it is held on, and its prices until the longest horizon of a portfolio built on that
+session has elapsed (so every portfolio can be evaluated)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MaterializeResult, asset
+from pydantic import Field
 
 from assets.collected_04_etf_holdings import collected_04_etf_holdings
 from assets.collection import Collection, Fetched
@@ -9,13 +12,21 @@ from assets.collection_checks import ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
-from trendfolio.analytics.allocation import LOOKBACK_SESSIONS
-from trendfolio.collect import held_price_windows, previous_closes, price_fetch_start
+from trendfolio import calendar
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, PORTFOLIO_HORIZONS, AllocationRule
+from trendfolio.collect import held_price_windows, held_stocks, in_windows, previous_closes, price_fetch_start
 from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
 
 CHECKS = ohlc_check_specs("collected_06_daily_stock_history")
+EVALUATION_SESSIONS = max(PORTFOLIO_HORIZONS)
+
+
+class HeldStocksConfig(Config):
+    max_holdings_age_days: int = Field(
+        default=AllocationRule().max_holdings_age_days,
+        description="holdings lists older than this (calendar days) are not used; keep equal to analytics_05's")
 
 
 class HeldStockPrices(Collection):
@@ -25,32 +36,38 @@ class HeldStockPrices(Collection):
     check_names = [c.name for c in CHECKS]
 
     def wanted(self, conn):
-        held = conn.execute(
-            "SELECT DISTINCT as_of_date, holding_ticker FROM collected_04_etf_holdings "
-            "WHERE as_of_date BETWEEN %s AND %s ORDER BY 2, 1", (self.start, self.end),
-        ).fetchall()
-        self.windows = held_price_windows(held, LOOKBACK_SESSIONS)
+        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
+        # horizons have not all elapsed.
+        first = calendar.previous_sessions(self.start, EVALUATION_SESSIONS + 1)[0]
+        held = held_stocks(conn, first, self.end, self.max_holdings_age_days)
+        self.windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, self.end)
         self.tickers = sorted(self.windows)
-        return [(stock, session) for session, stock in held]
+        # A stock is expected on the sessions of its spans: held, or within the horizon of a portfolio that held it.
+        self.expected = [(stock, session) for stock in self.tickers for session in self.sessions
+                         if in_windows(self.windows, stock, session)]
+        return self.expected
 
     def prepare(self, conn):
         self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS) \
             if self.tickers else self.start
-        self.before = previous_closes(conn, self.table.name, self.tickers, self.fetch_from)
 
     def fetch(self):
         fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end) if self.tickers \
             else pd.DataFrame(columns=OHLC_COLUMNS)
         refused, self.unreadable = refused_by_source(self.source)
-        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=self.before)
-        # A backfill fetches the range in one batch; a stock keeps only the dates it is held for (held_price_windows).
-        valid, windows = checked.valid, self.windows
-        held_for = pd.Series([windows[t][0] <= day <= windows[t][1]
-                              for t, day in zip(valid["ticker"], valid["trade_date"])], index=valid.index, dtype=bool)
+        with self.postgres.connect() as conn:
+            before = previous_closes(conn, self.table.name, fetched)
+        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=before)
+        self.refused_by_validation, self.fetched_rows = checked.rejected, len(fetched)
+        # A backfill fetches the range in one batch; a stock keeps only its spans (held_price_windows).
+        valid = checked.valid
+        held_for = pd.Series([in_windows(self.windows, t, day) for t, day in zip(valid["ticker"], valid["trade_date"])],
+                             index=valid.index, dtype=bool)
         return Fetched(valid.loc[held_for].assign(source=self.source.name), checked.rejected + refused)
 
     def checks(self, conn):
-        return ohlc_check_results(conn, self.table.name, self.tickers, self.start, self.end)
+        return ohlc_check_results(conn, self.table.name, self.expected, self.start, self.end,
+                                  self.refused_by_validation, self.fetched_rows)
 
     def skipped_metadata(self, checks):
         return {"tickers": len(self.tickers), "tickers_missing": checks[0].metadata["tickers_missing"].value}
@@ -73,6 +90,8 @@ class HeldStockPrices(Collection):
     metadata=table_metadata(DAILY_STOCK_HISTORY),
 )
 def collected_06_daily_stock_history(
-    context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource, postgres: PostgresResource
+    context: AssetExecutionContext, config: HeldStocksConfig, market_data: MarketDataResource, kafka: KafkaResource,
+    postgres: PostgresResource,
 ) -> MaterializeResult:
-    return HeldStockPrices.run(context, market_data, kafka, postgres)
+    return HeldStockPrices.run(context, market_data, kafka, postgres,
+                               max_holdings_age_days=config.max_holdings_age_days)

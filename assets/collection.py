@@ -36,8 +36,15 @@ class Collection:
     check_names: list[str]
     stores_every_session = True  # a session for which no wanted pair stored a row fails the run (`require_rows`)
 
-    def __init__(self, start: dt.date, end: dt.date, sessions: list[dt.date], source: MarketDataSource) -> None:
-        self.start, self.end, self.sessions, self.source = start, end, sessions, source
+    refused_by_validation: list[Rejection] = []  # what `fetch` refused, out of `fetched_rows`, for the checks
+    fetched_rows = 0
+
+    def __init__(self, start: dt.date, end: dt.date, sessions: list[dt.date], source: MarketDataSource,
+                 postgres: PostgresResource, **options) -> None:
+        """`options`: the asset's run config, as attributes."""
+        self.start, self.end, self.sessions, self.source, self.postgres = start, end, sessions, source, postgres
+        for name, value in options.items():
+            setattr(self, name, value)
 
     def wanted(self, conn) -> list[tuple[str, dt.date]]:
         """Every (ticker, session) the run must settle, read before the source is asked anything."""
@@ -63,12 +70,12 @@ class Collection:
 
     @classmethod
     def run(cls, context: AssetExecutionContext, market_data: MarketDataResource, kafka: KafkaResource,
-            postgres: PostgresResource) -> MaterializeResult:
+            postgres: PostgresResource, **options) -> MaterializeResult:
         start, end, sessions = partition_sessions(context)
         source = market_data.client()
         if not sessions:
             return market_closed(start, end, cls.check_names, source.name)
-        night = cls(start, end, sessions, source)
+        night = cls(start, end, sessions, source, postgres, **options)
         with postgres.connect() as conn:
             wanted = night.wanted(conn)
             if already_collected(conn, cls.table.name, wanted):

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlparse
 
 import pandas as pd
 import psutil
@@ -141,6 +142,13 @@ class Services:
 
     def drop_database(self, url: str) -> None:
         stack.drop_database(self.admin_url, url)
+
+    def superuser_url(self) -> str:
+        """The embedded server's bootstrap superuser (for CHECKPOINT); an external server's admin URL as given."""
+        if os.environ.get("DATABASE_URL"):
+            return self.admin_url
+        pg = stack.embedded_postgres(settings.LocalStackPaths(self.root), port=urlparse(self.admin_url).port)
+        return pg.bootstrap_url()
 
 
 @contextlib.contextmanager

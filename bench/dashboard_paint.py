@@ -5,8 +5,9 @@
 
 Serves the API and dashboard in this process (uvicorn, as `trendfolio api` does) over the warehouse as the read-only
 role, opens /dashboard in headless Chromium `--loads` times, each with a fresh profile (no cache), and reads the
-browser's own timings: first contentful paint, the first chart drawn (the ranking, `data-first-chart-ms`), and the
-whole page ready. Target: the median first chart within 1 s."""
+browser's own timings: first contentful paint (the session's trending sectors and ranking table, as text), the first
+chart drawn (the ranking, `data-first-chart-ms`: plotly.js parsed), and the whole page ready. Target: the median first
+contentful paint within 1 s; the first chart and page ready are recorded beside it."""
 
 from __future__ import annotations
 
@@ -79,10 +80,10 @@ def benchmark(database_url: str, loads: int) -> Outcome:
         server.should_exit = True
     median = {key: statistics.median(run[key] for run in runs) for key in ("paint", "chart", "ready")}
     return Outcome(
-        number=8, name="dashboard first paint", figure=median["chart"] / 1000, target=f"≤ {TARGET_MS / 1000:g} s",
-        measured_as="median over fresh-profile loads of /dashboard in headless Chromium: the first chart drawn "
-                    "(first contentful paint and the whole page apart)",
-        passed=median["chart"] <= TARGET_MS,
+        number=8, name="dashboard first paint", figure=median["paint"] / 1000, target=f"≤ {TARGET_MS / 1000:g} s",
+        measured_as="median over fresh-profile loads of /dashboard in headless Chromium: first contentful paint "
+                    "(the first chart and the whole page ready beside it)",
+        passed=median["paint"] <= TARGET_MS,
         details={"data": f"{sessions} sessions, {first} … {last}", "loads": str(loads),
                  "first contentful paint (median)": f"{median['paint']:.0f} ms",
                  "first chart (median)": f"{median['chart']:.0f} ms",

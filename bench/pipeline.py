@@ -85,10 +85,11 @@ def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
     }
 
 
-def preload_history(database_url: str, first: dt.date, last: dt.date) -> dict[str, int]:
+def preload_history(database_url: str, first: dt.date, last: dt.date, checkpoint_url: str) -> dict[str, int]:
     """COPY the history into the (empty, migrated) tables, VACUUM ANALYZE them and CHECKPOINT, so that the measured
     run finds them as a steady-state database would (not writing hint bits or flushing the load's WAL); returns the
-    rows per table."""
+    rows per table. CHECKPOINT is the server's: `checkpoint_url` names a role allowed to run it (the warehouse owner is
+    not a superuser)."""
     counts = {}
     for table, frame in history_frames(first, last).items():
         copy_frame(database_url, table, frame)
@@ -96,6 +97,7 @@ def preload_history(database_url: str, first: dt.date, last: dt.date) -> dict[st
     with psycopg.connect(database_url, autocommit=True) as conn:
         for table in counts:
             conn.execute(f"VACUUM ANALYZE {table}")
+    with psycopg.connect(checkpoint_url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     return counts
 
@@ -103,7 +105,7 @@ def preload_history(database_url: str, first: dt.date, last: dt.date) -> dict[st
 def database_with_history(services: Services, before: dt.date, sessions: int) -> tuple[str, dict[str, int]]:
     url = services.new_database("bench_night")
     first, last = sessions_before(before, sessions)[0], sessions_before(before, 1)[0]
-    return url, preload_history(url, first, last)
+    return url, preload_history(url, first, last, services.superuser_url())
 
 
 # --- timed runs in fresh processes -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the first one started (the job runs in process for that reason), since a start c
 from __future__ import annotations
 
 import os
+import threading
 
 from dagster import ConfigurableResource
 from dagster_pyspark import LazyPySparkResource
@@ -14,6 +15,8 @@ from trendfolio import stack
 
 # Ranges up to this many sessions run with one shuffle partition (`SparkResource.session`).
 SMALL_RANGE_SESSIONS = 20
+# The SparkSession started in the background when a run that needs Spark begins (`SparkResource.setup_for_execution`).
+_WARMING: list[threading.Thread] = []
 
 
 class SparkResource(ConfigurableResource):
@@ -22,6 +25,25 @@ class SparkResource(ConfigurableResource):
     master_url: str = "local[2]"
     driver_memory: str = "2g"
     shuffle_partitions: int = 2
+
+    def setup_for_execution(self, context) -> None:
+        """Start the SparkSession in a background thread as the run begins, so that the JVM starts while the
+        collection steps wait on the source, the broker and PostgreSQL; the first `session()` call joins it. A start
+        that fails here fails again, reported, in `session()`."""
+        if not _WARMING:
+            warming = threading.Thread(target=self._start_quietly, name="spark-warm-up", daemon=True)
+            _WARMING.append(warming)
+            warming.start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self._start()
+        except Exception:  # noqa: BLE001 — session() starts it again and reports the error where it is needed
+            pass
+
+    def _start(self) -> SparkSession:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        return LazyPySparkResource(spark_config=self.spark_config()).spark_session
 
     def spark_config(self) -> dict:
         jar = stack.check_spark_prerequisites()["jdbc_jar"] if self.master_url.startswith("local") else stack.jdbc_jar()
@@ -48,8 +70,9 @@ class SparkResource(ConfigurableResource):
         """`sessions`: how many trading sessions the caller computes. A short range (a nightly run) shuffles into a
         single partition: its plans have ~50 shuffle stages of a few hundred rows each, and a second task per stage
         costs more than it parallelizes (bench/README.md, benchmark 2)."""
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        spark = LazyPySparkResource(spark_config=self.spark_config()).spark_session
+        while _WARMING:
+            _WARMING.pop().join()
+        spark = self._start()
         spark.sparkContext.setLogLevel("ERROR")
         small = sessions is not None and sessions <= SMALL_RANGE_SESSIONS
         spark.conf.set("spark.sql.shuffle.partitions", "1" if small else str(self.shuffle_partitions))

@@ -122,12 +122,12 @@ def both_caps(raw: dict[str, float], etfs: dict[str, list[str]], max_stock: floa
 
 def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.DataFrame, stock_closes: pd.DataFrame,
                spy_closes: pd.Series, max_stock: float = 0.10, max_etf: float = 0.50,
-               min_eligible: int = 5) -> pd.DataFrame:
+               min_eligible: int = 5, max_holdings_age_days: int = 45) -> pd.DataFrame:
     """analytics_05 for one session and horizon: ticker, weight, score, volatility, source_etfs, method,
     holdings_as_of."""
     trending_etfs = sorted(trend.index[trend["is_trending"]])
     if not trending_etfs:
-        return pd.DataFrame([dict(ticker="SPY", weight=1.0, score=math.nan, volatility=math.nan, source_etfs="",
+        return pd.DataFrame([dict(ticker="SPY", weight=1.0, score=math.nan, volatility=math.nan, source_etfs="SPY",
                                   method="fallback_benchmark", holdings_as_of=None)])
     sources: dict[str, list[str]] = {}
     as_of: dict[str, dt.date] = {}
@@ -136,6 +136,8 @@ def allocation(day: dt.date, horizon: int, trend: pd.DataFrame, holdings: pd.Dat
         if known.empty:
             continue
         latest = known["as_of_date"].max()
+        if (day - latest).days > max_holdings_age_days:
+            continue  # too old to describe the ETF now: it has no holdings
         for ticker in known.loc[known["as_of_date"] == latest, "holding_ticker"]:
             sources.setdefault(ticker, []).append(etf)
             as_of[ticker] = max(as_of.get(ticker, latest), latest)

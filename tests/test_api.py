@@ -38,7 +38,7 @@ from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
 from fault_support import record_summary
 from trendfolio.devtools.headless_chromium import HeadlessChromium, chromium_binary
-from trendfolio.stack import free_port, wait_for_port
+from trendfolio.stack.host import free_port, wait_for_port
 
 SESSIONS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 23)]
 NOT_COMPUTED_SESSION = dt.date(2026, 11, 18)

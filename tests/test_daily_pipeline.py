@@ -77,6 +77,14 @@ def test_one_session_fills_the_tables(warehouse, resources):
         "SELECT count(DISTINCT horizon) FROM analytics_05_portfolio_allocation WHERE session_date = %s",
         (SESSION,)) == 3
 
+    # Every asset check ran and passed, the analytics' among them.
+    checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert {("analytics_03_trending_etfs", "every_sector_ranked"),
+            ("analytics_05_portfolio_allocation", "weights_sum_to_one"),
+            ("analytics_05_portfolio_allocation", "stock_cap_holds"),
+            ("analytics_05_portfolio_allocation", "no_portfolio_without_rows")} <= set(checks)
+    assert all(checks.values()), [check for check, passed in checks.items() if not passed]
+
     ohlc = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     assert ohlc["rows_written"].value >= 15
     assert ohlc["kafka_topic"].value.endswith("collected_01_daily_etf_ohlc")

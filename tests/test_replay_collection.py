@@ -51,7 +51,7 @@ def stock_file(root, ticker: str):
     return None
 
 
-def csv_top_holdings(path, as_of: dt.date, top: int = 10) -> list[tuple[str, float]]:
+def csv_top_holdings(path, as_of: dt.date, top: int = 10) -> tuple[dt.date, list[tuple[str, float]]]:
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
     header, snapshots = rows[0], rows[1:]
@@ -59,7 +59,7 @@ def csv_top_holdings(path, as_of: dt.date, top: int = 10) -> list[tuple[str, flo
     newest = max(day for day, _ in dated if day <= as_of)
     latest = [row for day, row in dated if day == newest][-1]  # a date scraped twice: the later row is newer
     cells = [(name, float(value) / 100) for name, value in zip(header[1:-1], latest[1:-1]) if value.strip()]
-    return sorted(cells, key=lambda cell: -cell[1])[:top]
+    return newest, sorted(cells, key=lambda cell: -cell[1])[:top]
 
 
 @pytest.fixture
@@ -89,27 +89,29 @@ def test_sixty_replayed_sessions_land_exactly_the_csv_rows(warehouse, replay_run
     assert warehouse.scalar("SELECT count(DISTINCT source) FROM collected_01_daily_etf_ohlc") == 1
     assert warehouse.scalar("SELECT min(source) FROM collected_01_daily_etf_ohlc") == "replay"
 
-    # collected_04: for each trending (session, ETF), the latest snapshot on or before the session, top 10.
+    # collected_04: for each trending (session, ETF), the latest snapshot on or before the session, top 10, stored
+    # under the snapshot's own date (case 7); a snapshot older than 45 days holds nothing for the session.
     trending = warehouse.query(
         "SELECT session_date, ticker FROM analytics_03_trending_etfs WHERE is_trending AND session_date "
         "BETWEEN %s AND %s", (START, END))
     assert trending, "some sector should trend against SPY in 60 sessions"
-    expected_holdings = {}
+    expected_holdings, held_on = {}, {}
     for session, etf in trending:
-        for holding, weight in csv_top_holdings(shared_marketdata / "jmaslek_etf_scraper" / f"{etf}.csv", session):
+        snapshot, top = csv_top_holdings(shared_marketdata / "jmaslek_etf_scraper" / f"{etf}.csv", session)
+        for holding, weight in top:
             assert re.match(r"^[A-Z][A-Z0-9.\-]{0,9}$", holding), "this window holds only well-formed tickers"
-            expected_holdings[(etf, session, holding)] = weight
+            expected_holdings[(etf, snapshot, holding)] = weight
+            if (session - snapshot).days <= 45:
+                held_on.setdefault(holding, []).append(session)
     stored_holdings = {(e, d, h): w for e, d, h, w in warehouse.query(
         "SELECT etf_ticker, as_of_date, holding_ticker, weight FROM collected_04_etf_holdings")}
     assert stored_holdings.keys() == expected_holdings.keys()
     for key, weight in expected_holdings.items():
         assert stored_holdings[key] == pytest.approx(weight, rel=1e-12)
 
-    # collected_06: every held stock with a file in the stock folders, from the allocation lookback before the first session it is held
-    # on to the last one (what one run per session would store); the others missing.
-    held_on: dict[str, list[dt.date]] = {}
-    for _, session, holding in expected_holdings:
-        held_on.setdefault(holding, []).append(session)
+    # collected_06: every held stock with a file in the stock folders, for each session it is held on from the
+    # allocation lookback before it to 20 sessions after it (its portfolios' longest horizon), cut at END: what one
+    # run per session would store; the others missing.
     held = sorted(held_on)
     with_file = [t for t in held if stock_file(shared_marketdata, t)]
     assert len(with_file) >= 20
@@ -118,10 +120,11 @@ def test_sixty_replayed_sessions_land_exactly_the_csv_rows(warehouse, replay_run
     expected_stocks = {}
     for ticker in with_file:
         path = stock_file(shared_marketdata, ticker)
-        first_held, last_held = min(held_on[ticker]), max(held_on[ticker])
-        stock_from = calendar.previous_sessions(first_held, STOCK_LOOKBACK + 1)[0]
-        for day, values in csv_prices(path, stock_from, last_held).items():
-            expected_stocks[(ticker, day)] = values
+        for session in held_on[ticker]:
+            stock_from = calendar.previous_sessions(session, STOCK_LOOKBACK + 1)[0]
+            stock_to = min(calendar.sessions_between(session, END)[:21][-1], END)
+            for day, values in csv_prices(path, stock_from, stock_to).items():
+                expected_stocks[(ticker, day)] = values
     assert stored_stocks.keys() == expected_stocks.keys()
     for key, values in expected_stocks.items():
         assert stored_stocks[key] == pytest.approx(values, rel=1e-12), key

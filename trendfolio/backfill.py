@@ -34,6 +34,8 @@ class Progress:
     """Turns the run's step events into lines, e.g. `  41.2s  analytics_03_trending_etfs  succeeded: 7 partitions …`.
     A range run records one materialization per partition: they are summed up on the step's success line."""
 
+    event_types = PROGRESS_EVENTS
+
     def __init__(self, started: float):
         self.started = started
         self.materialized: dict[str, list] = {}
@@ -59,18 +61,20 @@ class Progress:
 
 
 class ProgressPrinter(threading.Thread):
-    """Polls the run's event log (its own instance: the run's one may be busy) and prints progress lines."""
+    """Polls the run's event log (its own instance: the run's one may be busy) and prints progress lines: those of
+    `progress` (an object with `line(event)` and the `event_types` it reads), by default a backfill's `Progress`."""
 
-    def __init__(self, run_id: str, echo: Callable[[str], None], interval_s: float = 1.0):
+    def __init__(self, run_id: str, echo: Callable[[str], None], interval_s: float = 1.0, progress=None):
         super().__init__(daemon=True)
         self.run_id, self.echo, self.interval_s = run_id, echo, interval_s
-        self.progress = Progress(time.time())
+        self.progress = progress or Progress(time.time())
         self.cursor: str | None = None
         self.done = threading.Event()
 
     def poll(self, instance: DagsterInstance) -> None:
         while True:
-            connection = instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=PROGRESS_EVENTS,
+            connection = instance.get_records_for_run(self.run_id, cursor=self.cursor,
+                                                      of_type=self.progress.event_types,
                                                       limit=100)
             for record in connection.records:
                 line = self.progress.line(record.event_log_entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import psycopg
 
 from trendfolio import calendar
@@ -31,31 +32,68 @@ def price_fetch_start(
     return max(needed_from, min(refetch_from, start))
 
 
-def previous_closes(conn: psycopg.Connection, table: str, tickers: list[str], before: dt.date) -> dict[str, float]:
-    """The stored close the first fetched day of a ticker is compared with (the 50 % move rule), for the tickers that
-    have nothing stored from `before` on. A ticker with stored days in the fetch window is re-fetched over them, so
-    its new days have predecessors from the same download, adjusted alike: comparing with a close stored before a
-    split would flag every later day."""
+def previous_closes(conn: psycopg.Connection, table: str, fetched: pd.DataFrame) -> dict[str, float]:
+    """The close each ticker's first fetched day is compared with (the 50 % move rule): the stored close of the
+    session just before that day, when the day itself is new to the table. Never an older close: after a gap (a range
+    never run, a 2025 run over a table holding 2022) there is no reference and the first day is not judged, since
+    a move over months is not a one-day glitch. A first day already stored is a re-fetch: the days after it are
+    compared with it, from the same download and so adjusted alike (a stored close from before a split is not)."""
+    if fetched.empty:
+        return {}
+    days = fetched[fetched["trade_date"].map(lambda d: type(d) is dt.date and calendar.is_session(d))
+                   & fetched["ticker"].map(lambda t: isinstance(t, str))]
+    first = days.groupby("ticker")["trade_date"].min()
+    if first.empty:
+        return {}
+    previous = [calendar.previous_sessions(day, 2)[0] for day in first]
     rows = conn.execute(
-        f"SELECT DISTINCT ON (ticker) ticker, close FROM {table} AS stored WHERE ticker = ANY(%s) AND trade_date < %s "
-        f"AND NOT EXISTS (SELECT 1 FROM {table} AS later WHERE later.ticker = stored.ticker AND later.trade_date >= %s) "
-        "ORDER BY ticker, trade_date DESC",
-        (tickers, before, before),
+        f"SELECT w.ticker, before.close FROM unnest(%s::text[], %s::date[], %s::date[]) AS w(ticker, first, previous) "
+        f"JOIN {table} AS before ON before.ticker = w.ticker AND before.trade_date = w.previous "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE t.ticker = w.ticker AND t.trade_date = w.first)",
+        (list(first.index), list(first), previous),
     ).fetchall()
     return dict(rows)
 
+
+def held_stocks(conn: psycopg.Connection, first: dt.date, end: dt.date, max_age_days: int) -> list[tuple[dt.date, str]]:
+    """(session, stock) for every session in [first, end] and every stock of the holdings list each trending ETF of
+    that session is allocated from: its latest list with as_of_date on or before the session and no more than
+    `max_age_days` older (the same rule as analytics_05's universe)."""
+    return conn.execute(
+        "SELECT DISTINCT t.session_date, h.holding_ticker FROM analytics_03_trending_etfs AS t "
+        "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
+        "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
+        "JOIN collected_04_etf_holdings AS h ON h.etf_ticker = t.ticker AND h.as_of_date = latest.as_of "
+        "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s AND latest.as_of >= t.session_date - %s "
+        "ORDER BY 2, 1",
+        (first, end, max_age_days),
+    ).fetchall()
+
+
 def held_price_windows(
-    held: list[tuple[dt.date, str]], history_sessions: int
-) -> dict[str, tuple[dt.date, dt.date]]:
-    """Per stock, from the (session, stock) pairs it is held on: the dates whose prices the nightly runs of those
-    sessions would store, i.e. from `history_sessions` before the first session it is held to the last one. A backfill
-    keeps only these, so a range run leaves the same rows as one run per session."""
-    first: dict[str, dt.date] = {}
-    last: dict[str, dt.date] = {}
-    for session, stock in held:
-        first[stock] = min(first.get(stock, session), session)
-        last[stock] = max(last.get(stock, session), session)
-    return {stock: (calendar.previous_sessions(first[stock], history_sessions + 1)[0], last[stock]) for stock in first}
+    held: list[tuple[dt.date, str]], history_sessions: int, horizon_sessions: int, end: dt.date
+) -> dict[str, list[tuple[dt.date, dt.date]]]:
+    """Per stock, the dates whose prices are kept: for each session D it is held on, from `history_sessions` before D
+    (its measures) to `horizon_sessions` after D (the end of the longest horizon of a portfolio built on D, so the
+    portfolio can be evaluated), cut at `end`; overlapping spans merged. The nightly run of E keeps what falls in the
+    spans of the sessions held up to E, a backfill the same over its range, so both leave the same rows."""
+    spans: dict[str, list[tuple[dt.date, dt.date]]] = {}
+    every = calendar.sessions_between(calendar.previous_sessions(min((d for d, _ in held), default=end),
+                                                                 history_sessions + 1)[0], end)
+    position = {day: i for i, day in enumerate(every)}
+    for session, stock in sorted(held, key=lambda pair: (pair[1], pair[0])):
+        i = position[session]
+        span = (every[i - history_sessions], every[min(i + horizon_sessions, len(every) - 1)])
+        merged = spans.setdefault(stock, [])
+        if merged and position[span[0]] <= position[merged[-1][1]] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], span[1]))
+        else:
+            merged.append(span)
+    return spans
+
+
+def in_windows(windows: dict[str, list[tuple[dt.date, dt.date]]], ticker: str, day: dt.date) -> bool:
+    return any(first <= day <= last for first, last in windows.get(ticker, ()))
 
 
 def session_close(session: dt.date) -> dt.datetime:

@@ -107,8 +107,33 @@ def apply_local_defaults() -> None:
     os.environ.setdefault("TRENDFOLIO_REPLAY_DIR", str(REPO_ROOT.parent / "shared" / "marketdata"))
     # yfinance talks to Yahoo itself unless this names a stand-in (the benchmarks' recorded-response server).
     os.environ.setdefault("TRENDFOLIO_YAHOO_BASE_URL", "")
-    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
-    # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
-    os.environ.setdefault(
-        "DAGSTER_PG_URL", local_database_url(DAGSTER_DATABASE).replace("postgresql://", "postgresql+psycopg2://")
-    )
+    for name, value in dagster_instance_defaults().items():
+        os.environ.setdefault(name, value)
+
+
+def dagster_instance_defaults() -> dict[str, str]:
+    """The project's Dagster instance: dagster_home/ (its dagster.yaml keeps runs and events in PostgreSQL) on the
+    `dagster` database of the embedded server."""
+    return {
+        "DAGSTER_HOME": str(REPO_ROOT / "dagster_home"),
+        # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
+        "DAGSTER_PG_URL": local_database_url(DAGSTER_DATABASE).replace("postgresql://", "postgresql+psycopg2://"),
+    }
+
+
+def write_dagster_env_file(path: Path = REPO_ROOT / ".env") -> Path:
+    """Point Dagster's own commands at the project's instance. `dagster dev`, `dagster asset materialize`,
+    dagster-webserver and dagster-daemon load `.env` from the folder they start in before they look at DAGSTER_HOME;
+    without DAGSTER_HOME they would use a throwaway `.tmp_dagster_home_*`. DAGSTER_HOME must be an absolute path, so
+    the file is written for this checkout (git-ignored). Each value is a default: `${NAME:-default}` keeps a value
+    the environment already has. The rest of the file (e.g. the compose settings of .env.example) is kept, and a name
+    it already sets is left to it."""
+    begin, end = "# >>> trendfolio: Dagster's instance (written by `trendfolio stack up`)", "# <<< trendfolio"
+    lines = path.read_text().splitlines() if path.exists() else []
+    if begin in lines and end in lines:
+        lines = lines[:lines.index(begin)] + lines[lines.index(end) + 1:]
+    taken = {line.split("=", 1)[0].strip() for line in lines if "=" in line and not line.lstrip().startswith("#")}
+    defaults = {name: value for name, value in dagster_instance_defaults().items() if name not in taken}
+    block = [begin, *(f"{name}=${{{name}:-{value}}}" for name, value in defaults.items()), end] if defaults else []
+    path.write_text("\n".join([*lines, *block]) + "\n")
+    return path

@@ -174,7 +174,9 @@ def latest_per_key(table: Table, data: pa.Table) -> pa.Table:
 def replace_validation_dead_letters(
     conn: psycopg.Connection, target_table: str, partition_date, rejections: list[Rejection], source: str, run_id: str
 ) -> int:
-    """The rows validation refused for this table and date, replacing an earlier run's, so re-runs add no copies."""
+    """The rows validation refused for this table and date, replacing an earlier run's, so re-runs add no copies.
+    A row an earlier night already refused for the same rule (a re-fetched day of the trailing window) is not
+    recorded again: a glitch stays one dead letter however many nights re-fetch it."""
     conn.execute(
         "DELETE FROM ops_dead_letters WHERE target_table = %s AND partition_date = %s AND stage = 'validation'",
         (target_table, partition_date),
@@ -182,8 +184,11 @@ def replace_validation_dead_letters(
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO ops_dead_letters (target_table, stage, partition_date, record_key, rule, reason, payload,"
-            " source, run_id) VALUES (%s, 'validation', %s, %s, %s, %s, %s, %s, %s)",
-            [(target_table, partition_date, r.record_key, r.rule, r.reason, r.payload, source, run_id)
+            " source, run_id) SELECT %s, 'validation', %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS ("
+            "SELECT 1 FROM ops_dead_letters WHERE target_table = %s AND stage = 'validation' AND record_key = %s "
+            "AND rule = %s AND partition_date < %s)",
+            [(target_table, partition_date, r.record_key, r.rule, r.reason, r.payload, source, run_id,
+              target_table, r.record_key, r.rule, partition_date)
              for r in rejections],
         )
     return len(rejections)

@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
-import warnings
+import time
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from trendfolio import calendar, failures, settings, stack
+import psycopg
+
+from trendfolio import calendar, console, failures, settings, stack
+from trendfolio_app import services
+from trendfolio.stack.host import wait_for_port
 from trendfolio.tables import PIPELINE_TABLES
+
+DEFAULT_UI_PORT = 3000
+DEFAULT_API_PORT = 8000
+DEFAULT_AIRFLOW_PORT = 8080
+SOURCES = ("synthetic", "replay", "yfinance")
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
-    lines = {"up": lambda: stack.up(args.external), "down": stack.down, "status": stack.status}[args.action]()
     if args.action == "status":
-        lines += clear_leftovers()
-    for line in lines:
+        return cmd_status(args)
+    for line in stack.up(args.external) if args.action == "up" else stack.down():
         print(line)
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Is the pipeline healthy; runs a killed process left STARTED are marked failed first. `trendfolio status` exits
+    1 when something is wrong; `stack status` only reports."""
+    from trendfolio_app import health
+
+    tidied = clear_leftovers()
+    report = health.status(args.external)
+    for line in [*tidied, *report.lines]:
+        print(line)
+    return 1 if report.problems and args.command == "status" else 0
 
 
 def pooled(instance):
@@ -53,21 +77,47 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def table_counts(database_url: str, day: dt.date) -> dict[str, int]:
-    import psycopg
+def rows_for(conn, table: str, day: dt.date) -> int | None:
+    """Rows `table` holds for `day`; None for a step that is not a pipeline table."""
+    dated = {t.name: t.date_column for t in PIPELINE_TABLES}
+    if table not in dated:
+        return None
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {dated[table]} = %s", (day,)).fetchone()[0]
 
-    counts = {}
-    with psycopg.connect(database_url) as conn:
-        for table in PIPELINE_TABLES:
-            counts[table.name] = conn.execute(
-                f"SELECT count(*) FROM {table.name} WHERE {table.date_column} = %s", (day,)).fetchone()[0]
-    return counts
+
+def run_log(dates: dt.date | str) -> Path:
+    """Where a run's Dagster and Spark logs go unless --verbose."""
+    return settings.local_stack_paths().root / "logs" / f"run-{dates}.log"
+
+
+def shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stack_line(external: set[str]) -> str:
+    """The services a run uses, in one line, with no secret in it."""
+    database = urlsplit(os.environ["DATABASE_URL"])
+    broker = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    return (f"stack: postgres {database.hostname}:{database.port or 5432}"
+            f"{' (external)' if 'postgres' in external else ''}, "
+            f"broker {broker}{' (external)' if 'kafka' in external else ' (embedded, topics in memory)'}, "
+            f"spark {os.environ['SPARK_MASTER_URL']}")
+
+
+def next_steps() -> list[str]:
+    """Where to look after a run: the real ports of the API and the UI (the running ones, or the defaults they start
+    on), and the warehouse's URL without its password."""
+    api = services.running("api") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    ui = services.running("ui") or f"http://127.0.0.1:{DEFAULT_UI_PORT}"
+    return [f"next: trendfolio api -> {api}/dashboard   trendfolio ui -> {ui}   trendfolio status",
+            f"warehouse: {console.mask_url(os.environ['DATABASE_URL'])}"]
 
 
 # A backfill's duration on two cores (bench/RESULTS.md, benchmark 4: 60 sessions in 55 s, one session in 34 s).
 BACKFILL_STARTUP_S, BACKFILL_S_PER_SESSION = 34.0, 0.36
-# Dagster's console logger prints a failed step's whole traceback; the CLI says why in one line instead.
-CONSOLE_ERRORS_ONLY_AS_A_LINE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def check_dates(start: dt.date, end: dt.date) -> None:
@@ -110,40 +160,59 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     check_dates(day, day)
     check_settings()
-    for line in stack.up(args.external):
-        print(line)
+    started = time.monotonic()
+    stack_lines = stack.up(args.external)
     check_database(os.environ["DATABASE_URL"])
     check_broker(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
-    print("preflight: PostgreSQL and the Kafka broker answer")
+    stack_lines.append("preflight: PostgreSQL and the Kafka broker answer")
+    for line in stack_lines if args.verbose else [stack_line(args.external)]:
+        args.say(line)
 
     from dagster import DagsterInstance
 
     from trendfolio_app.definitions import defs
     from trendfolio.migrations import migrate
+    from trendfolio.session_run import run_session
 
     from trendfolio import leftovers
 
     migrate(os.environ["DATABASE_URL"])
-    instance = pooled(DagsterInstance.get())
-    for line in clear_leftovers(instance):
-        print(line)
-    print(f"running daily_pipeline for {day} (source: {os.environ['TRENDFOLIO_SOURCE']}) ...", flush=True)
-    result = defs.resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=day.isoformat(), instance=instance, raise_on_error=False,
-        run_config=CONSOLE_ERRORS_ONLY_AS_A_LINE, tags=leftovers.process_tags(),
-    )
+    args.say(f"daily_pipeline for {day}, source {os.environ['TRENDFOLIO_SOURCE']}:")
+    log = run_log(day)
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
+            with pooled(DagsterInstance.get()) as instance:
+                for line in clear_leftovers(instance):
+                    args.say(line)
+                result, lines = run_session(defs.resolve_job_def("daily_pipeline"), instance, day,
+                                            rows_stored=lambda table: rows_for(conn, table, day), echo=args.progress,
+                                            tags=leftovers.process_tags())
+            stop_spark()
+    seconds = time.monotonic() - started
+    where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"trendfolio: daily_pipeline FAILED for {day} at {failures.run_failure(result)} (run {result.run_id})",
-              file=sys.stderr)
+        print(f"trendfolio: daily_pipeline FAILED for {day} after {seconds:.0f} s at {failures.run_failure(result)} "
+              f"(run {result.run_id}){where}", file=sys.stderr)
         return 1
-    counts = table_counts(os.environ["DATABASE_URL"], day)
-    for table, count in counts.items():
-        print(f"  {table:40s} {count:6d} rows for {day}")
-    print(f"daily_pipeline succeeded for {day} (run {result.run_id}).")
-    print(f"Dashboard and API: uv run trendfolio api   then open http://127.0.0.1:8000/dashboard (session {day})")
-    print(f"Tables: PostgreSQL at {os.environ['DATABASE_URL']}")
-    print("Dagster UI (lineage, every materialization): uv run trendfolio ui   then open http://127.0.0.1:3000")
+    warnings = f", {lines.warnings} warning{'s' if lines.warnings != 1 else ''} above" if lines.warnings else ""
+    print(f"daily_pipeline succeeded for {day} in {seconds:.0f} s (run {result.run_id}){warnings}.")
+    for line in next_steps():
+        args.say(line)
+    if not args.verbose:
+        args.say(f"Dagster and Spark logs: {shown_path(log)} (--verbose prints them)")
     return 0
+
+
+def stop_spark() -> None:
+    """Stop the run's SparkSession (if it started one) before the interpreter exits, so that py4j's shutdown does not
+    log through handlers whose streams are gone."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -159,33 +228,36 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     check_dates(args.start, args.end)
     sessions = len(calendar.sessions_between(args.start, args.end))
     estimate_min = (BACKFILL_STARTUP_S + BACKFILL_S_PER_SESSION * sessions) / 60
-    print(f"estimate: {sessions} sessions, about {estimate_min:.0f} min on 2 cores (bench/RESULTS.md, benchmark 4); "
-          "an interrupted backfill can be re-run over the same range", flush=True)
+    args.say(f"estimate: {sessions} sessions, about {estimate_min:.0f} min on 2 cores (bench/RESULTS.md, benchmark 4); "
+             "an interrupted backfill can be re-run over the same range")
     if args.dry_run:
         return 0
     check_settings()
-    for line in stack.up(args.external):
-        print(line)
+    stack_lines = stack.up(args.external)
+    for line in stack_lines if args.verbose else [stack_line(args.external)]:
+        args.say(line)
     migrate(os.environ["DATABASE_URL"])
-    with DagsterInstance.get() as instance:
-        pooled(instance)
-        for line in clear_leftovers(instance):
-            print(line)
-        result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
-                          echo=lambda line: print(line, flush=True))
+    log = run_log(f"{args.start}-{args.end}")
+    with contextlib.nullcontext() if args.verbose else console.stderr_to(log):
+        with DagsterInstance.get() as instance:
+            pooled(instance)
+            for line in clear_leftovers(instance):
+                args.say(line)
+            result = backfill(defs.resolve_job_def("daily_pipeline"), instance, args.start, args.end,
+                              echo=args.progress)
+        stop_spark()
     if result is None:
         return 0
+    where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
         print(f"trendfolio: backfill FAILED at {failures.run_failure(result)} (run {result.run_id}); re-running the "
-              "same range is safe", file=sys.stderr)
+              f"same range is safe{where}", file=sys.stderr)
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from trendfolio_app.report import write_report
 
     if args.end < args.start:
@@ -207,21 +279,84 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def start_dagster(port: int, log_dir: Path | None = None) -> dict[str, "subprocess.Popen"]:
+    """dagster-webserver on 127.0.0.1:`port` and dagster-daemon (it runs the queued runs), from the repository root
+    (workspace.yaml); their output goes to the terminal, or to files in `log_dir`."""
     import subprocess
 
+    bin_dir = Path(sys.executable).parent
+    commands = {"daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+                "webserver": [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
+                              "-p", str(port)]}
+    processes = {}
+    for name, command in commands.items():
+        output = open(log_dir / f"dagster-{name}.log", "ab") if log_dir else None
+        processes[name] = subprocess.Popen(command, cwd=settings.REPO_ROOT, stdout=output,
+                                           stderr=subprocess.STDOUT if output else None)
+    return processes
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
     for line in stack.up(args.external):
         print(line)
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}/dagster.yaml (runs and events in PostgreSQL)")
     print(f"Dagster UI: http://127.0.0.1:{args.port}  (dagster-daemon runs the queued runs; Ctrl-C stops both)")
-    daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=settings.REPO_ROOT)
+    processes = start_dagster(args.port)
+    services.record("ui", f"http://127.0.0.1:{args.port}")
     try:
-        return subprocess.call(
-            ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)],
-            cwd=settings.REPO_ROOT,
-        )
+        return processes["webserver"].wait()
     finally:
-        daemon.terminate()
+        services.forget("ui")
+        for process in processes.values():
+            process.terminate()
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    import signal
+
+    from trendfolio.migrations import migrate
+    from trendfolio_app import local_airflow
+
+    running = services.running("airflow")
+    if running:
+        print(f"Airflow already runs at {running}; `trendfolio status` shows the services")
+        return 0
+    for line in stack.up(args.external):
+        args.say(line)
+    migrate(os.environ["DATABASE_URL"])
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the components as Ctrl-C does
+    processes: dict = {}
+    dagster_url = args.dagster_url or services.running("ui")
+    try:
+        if not dagster_url:
+            log_dir = local_airflow.airflow_home() / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            processes.update(start_dagster(args.dagster_port, log_dir))
+            dagster_url = f"http://127.0.0.1:{args.dagster_port}"
+            if not wait_for_port(args.dagster_port, timeout_s=300):
+                raise stack.StackError(f"the Dagster UI did not open port {args.dagster_port}: see {log_dir}")
+            services.record("ui", dagster_url, pid=processes["webserver"].pid)
+            args.say(f"Dagster UI: {dagster_url}  (started for Airflow; logs in {log_dir})")
+        airflow, api = local_airflow.start(args.port, dagster_url, args.say)
+        processes.update(airflow)
+        services.record("airflow", api)
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(1)
+        name = next(name for name, process in processes.items() if process.poll() is not None)
+        print(f"trendfolio airflow: {name} exited with {processes[name].returncode}; stopping the others",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        local_airflow.stop(processes)
+        services.forget("airflow")
+        if not args.dagster_url and "webserver" in processes:
+            services.forget("ui")
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -240,22 +375,42 @@ def cmd_api(args: argparse.Namespace) -> int:
         migrate(os.environ["DATABASE_URL"])
     print(f"API docs: http://{args.host}:{args.port}/docs   dashboard: http://{args.host}:{args.port}/dashboard",
           flush=True)
-    uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    services.record("api", f"http://{host}:{args.port}")
+    try:
+        uvicorn.run(create_app(api_database_url()), host=args.host, port=args.port, log_level="info")
+    finally:
+        services.forget("api")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trendfolio", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('trendfolio')}")
+    output = argparse.ArgumentParser(add_help=False)
+    loudness = output.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="print the stack's details and Dagster's and Spark's logs instead of a log file")
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="print only warnings, failures and the outcome")
+    output.add_argument("--source", choices=SOURCES,
+                        help="where the market data comes from (default: TRENDFOLIO_SOURCE, else synthetic)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("stack", help="start, stop or show the embedded PostgreSQL and Kafka broker")
-    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("action", choices=["up", "down", "status"],
+                   help="up: start what is not external; down: stop; status: is the pipeline healthy")
     p.set_defaults(func=cmd_stack)
+    p = sub.add_parser("status", help="is the pipeline healthy: services, schema, latest session per table, "
+                                      "the last run's failed checks and dead letters")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("migrate", help="apply the SQL migrations in sql/")
     p.set_defaults(func=cmd_migrate)
-    p = sub.add_parser("run", help="run daily_pipeline for one session (default: the latest completed one)")
+    p = sub.add_parser("run", parents=[output],
+                       help="run daily_pipeline for one session (default: the latest completed one)")
     p.add_argument("--date", type=dt.date.fromisoformat, help="session date, YYYY-MM-DD")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("backfill", help="run daily_pipeline for every session in [--start, --end] as one run")
+    p = sub.add_parser("backfill", parents=[output],
+                       help="run daily_pipeline for every session in [--start, --end] as one run")
     p.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first date, YYYY-MM-DD")
     p.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last date, YYYY-MM-DD (inclusive)")
     p.add_argument("--dry-run", action="store_true", help="check the range and print the estimate, run nothing")
@@ -267,19 +422,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="docs/track-record", help="folder for README.md and the charts")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("ui", help="start dagster-webserver and dagster-daemon on the local stack")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=int, default=DEFAULT_UI_PORT,
+                   help=f"the port of the Dagster UI on 127.0.0.1 (default {DEFAULT_UI_PORT})")
     p.set_defaults(func=cmd_ui)
+    p = sub.add_parser("airflow", parents=[output],
+                       help="start a local Airflow 3 running daily_pipeline_controller against the local Dagster")
+    p.add_argument("--port", type=int, default=DEFAULT_AIRFLOW_PORT,
+                   help=f"the port of Airflow's API server and UI on 127.0.0.1 (default {DEFAULT_AIRFLOW_PORT})")
+    p.add_argument("--dagster-url", help="a Dagster webserver already running (default: the one `trendfolio ui` "
+                                         "started, else one is started on --dagster-port)")
+    p.add_argument("--dagster-port", type=int, default=DEFAULT_UI_PORT,
+                   help=f"the port of the Dagster UI started for Airflow (default {DEFAULT_UI_PORT})")
+    p.set_defaults(func=cmd_airflow)
     p = sub.add_parser("api", help="serve the read-only API (/docs) and the dashboard (/dashboard) on the local stack")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_API_PORT,
+                   help=f"the port to listen on (default {DEFAULT_API_PORT})")
     p.set_defaults(func=cmd_api)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Dagster warns on import that BackfillPolicy is a beta parameter: nothing the operator can act on.
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     args = build_parser().parse_args(argv)
+    if getattr(args, "source", None):
+        os.environ["TRENDFOLIO_SOURCE"] = args.source
+    args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    if not args.verbose:
+        console.silence_library_warnings()
+    # --quiet keeps the warnings and failures of the progress lines, and the outcome.
+    args.say = (lambda line: None) if args.quiet else print
+    args.progress = (lambda line: print(line, flush=True)) if not args.quiet else (
+        lambda line: [print(kept, flush=True) for kept in line.splitlines() if "warning:" in kept or "failed" in kept.lower()])
     args.external = settings.external_services()  # read before the defaults fill the environment in
     settings.apply_local_defaults()
     try:

@@ -15,6 +15,13 @@ const PRICE_SESSIONS = 60;
 const view = { sessions: [], byDate: {}, session: null, horizon: 5, closures: [], etfs: new Set(),
                portfolios: {}, trackRecord: null, closuresLoading: null, trackRecordLoading: null };
 
+// plotly.min.js runs after this script (both deferred): the data is fetched meanwhile, charts wait for it.
+// This script runs while readyState is "interactive"; DOMContentLoaded fires once every deferred script has run.
+const plotlyReady = new Promise(resolve => {
+  if (window.Plotly || document.readyState === "complete") resolve();
+  else document.addEventListener("DOMContentLoaded", resolve);
+});
+
 class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
 }
@@ -32,14 +39,16 @@ const num = (value, digits = 3) => value === null || value === undefined ? "–"
 const signed = value => value === null || value === undefined ? "–" : (value >= 0 ? "+" : "") + pct(value);
 const withCsv = path => path + (path.includes("?") ? "&" : "?") + "format=csv";
 
-function showEmpty(id, message) {
+async function showEmpty(id, message) {
+  await plotlyReady;
   const element = $(id);
-  if (window.Plotly) Plotly.purge(element);
+  Plotly.purge(element);
   element.classList.add("empty");
   element.textContent = message;
 }
 
-function plot(id, traces, layout) {
+async function plot(id, traces, layout) {
+  await plotlyReady;
   const element = $(id);
   if (element.classList.contains("empty")) {  // only the message goes: clearing a live plot would blank it
     element.classList.remove("empty");
@@ -146,16 +155,6 @@ async function renderRanking(session) {
   const trending = items.filter(r => r.is_trending);
   // Highest score first across benchmarks and sectors (the API orders by each role's rank).
   const byScore = [...items].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
-  await plot("chart-ranking", [
-    bar(trending, "trending", "#2e7d32"),
-    bar(items.filter(r => !r.is_trending && r.etf_role === "sector"), "sector, not trending", "#9e9e9e"),
-    bar(items.filter(r => r.etf_role === "benchmark"), "benchmark", "#78909c"),
-  ], { barmode: "overlay", xaxis: { categoryorder: "array", categoryarray: byScore.map(r => r.ticker) },
-       yaxis: { title: { text: "score" } } });
-  onClick("chart-ranking", event => drill(event.points[0].x));
-  if (!document.body.dataset.firstChartMs) {
-    document.body.dataset.firstChartMs = Math.round(performance.now());
-  }
   const since = trending.map(r => `${r.ticker} (since ${r.trending_since}, ` +
                                   `${sessionsBetween(r.trending_since, session)} session${sessionsBetween(r.trending_since, session) === 1 ? "" : "s"})`);
   $("today-summary").textContent = trending.length
@@ -171,6 +170,16 @@ async function renderRanking(session) {
               { key: "selection", label: "selection" }, { key: "trending_since", label: "trending since" }],
     rows: items,
   });
+  await plot("chart-ranking", [
+    bar(trending, "trending", "#2e7d32"),
+    bar(items.filter(r => !r.is_trending && r.etf_role === "sector"), "sector, not trending", "#9e9e9e"),
+    bar(items.filter(r => r.etf_role === "benchmark"), "benchmark", "#78909c"),
+  ], { barmode: "overlay", xaxis: { categoryorder: "array", categoryarray: byScore.map(r => r.ticker) },
+       yaxis: { title: { text: "score" } } });
+  onClick("chart-ranking", event => drill(event.points[0].x));
+  if (!document.body.dataset.firstChartMs) {
+    document.body.dataset.firstChartMs = Math.round(performance.now());
+  }
   return trending.map(r => r.ticker);
 }
 

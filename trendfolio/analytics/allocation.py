@@ -32,9 +32,11 @@ class AllocationRule:
     max_stock_weight: float = 0.10  # relaxed to 1/n when n eligible stocks cannot fill 100 % under it
     max_etf_weight: float = 0.50  # per source ETF; relaxed to 1/m with m source ETFs, then as far as the stocks need
     min_eligible: int = 5  # fewer eligible stocks → hold the trending ETFs
+    max_holdings_age_days: int = 45  # an older holdings list is not used: the ETF counts as having none
 
     def __post_init__(self):
-        if not (0 < self.max_stock_weight <= 1 and 0 < self.max_etf_weight <= 1 and self.min_eligible >= 1):
+        if not (0 < self.max_stock_weight <= 1 and 0 < self.max_etf_weight <= 1 and self.min_eligible >= 1
+                and self.max_holdings_age_days >= 0):
             raise ValueError(f"invalid allocation rule {self}")
 
 
@@ -151,7 +153,8 @@ def allocate(
     trending_etfs = trending.where("is_trending")
     # Each trending ETF's latest holdings list fetched on or before the session (point in time).
     candidates = (trending_etfs.select("session_date", F.col("ticker").alias("etf_ticker"))
-                  .join(holdings, "etf_ticker").where(F.col("as_of_date") <= F.col("session_date")))
+                  .join(holdings, "etf_ticker").where(F.col("as_of_date") <= F.col("session_date"))
+                  .where(F.col("as_of_date") >= F.date_sub("session_date", rule.max_holdings_age_days)))
     latest = Window.partitionBy("session_date", "etf_ticker")
     universe = (
         candidates.withColumn("latest_as_of", F.max("as_of_date").over(latest))
@@ -209,7 +212,7 @@ def allocate(
         sessions.join(trending_etfs.select("session_date").distinct(), "session_date", "left_anti").crossJoin(horizons)
         .select(*keys, F.lit(BENCHMARK).alias("ticker"), F.lit(1.0).alias("weight"),
                 F.lit(None).cast("double").alias("score"), F.lit(None).cast("double").alias("volatility"),
-                F.lit("").alias("source_etfs"), F.lit(FALLBACK_BENCHMARK).alias("method"),
+                F.lit(BENCHMARK).alias("source_etfs"), F.lit(FALLBACK_BENCHMARK).alias("method"),
                 F.col("session_date").alias("prices_as_of"), F.lit(None).cast("date").alias("holdings_as_of"),
                 F.lit(None).cast("string").alias("constraint_note"), "source")
     )

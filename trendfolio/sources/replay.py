@@ -296,11 +296,15 @@ class ReplaySource:
         return pd.concat(frames, ignore_index=True)
 
     def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
-        """The latest snapshot on or before `as_of`; empty when there is none (validation reports it)."""
+        """The latest snapshot on or before `as_of`, with its own date in `as_of_date` (a replay knows when the list
+        was taken; Yahoo does not); empty when there is none (validation reports it)."""
         path = self._file_for(etf, holdings=True)
-        visible = [cells for day, cells in _cached_holdings(path, path.stat().st_mtime) if day <= as_of] if path else []
+        visible = [(day, cells) for day, cells in _cached_holdings(path, path.stat().st_mtime) if day <= as_of] \
+            if path else []
         if not visible:
             return pd.DataFrame(columns=HOLDINGS_COLUMNS)
+        snapshot_day, cells = visible[-1]
+        visible = [cells]
         frame = pd.DataFrame(
             {
                 "etf_ticker": etf,
@@ -314,4 +318,4 @@ class ReplaySource:
         frame = frame.sort_values("weight", ascending=False, kind="stable", na_position="last")
         if self.top_n:
             frame = frame.head(self.top_n)
-        return frame.reset_index(drop=True)
+        return frame.reset_index(drop=True).assign(as_of_date=snapshot_day)

@@ -32,6 +32,7 @@ def up(external: set[str]) -> list[str]:
         lines.append("postgres: external (DATABASE_URL)")
     else:
         embedded_postgres(paths).start()
+        settings.write_dagster_env_file()
         lines.append(f"postgres: embedded, 127.0.0.1:{settings.pg_port()}, data in {paths.pgdata}")
     if "kafka" in external:
         lines.append(f"kafka: external ({os.environ['KAFKA_BOOTSTRAP_SERVERS']})")
