@@ -93,9 +93,10 @@ def module_resources(module_warehouse: Warehouse) -> dict:
     return pipeline_resources(module_warehouse)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def spark():
-    """The process's one SparkSession, for calling the pure Spark functions on small DataFrames."""
+    """The process's one SparkSession, for calling the pure Spark functions on small DataFrames. Asked for per test
+    (getOrCreate hands back the running one): a test that stops Spark must not leave later tests a stopped session."""
     from resources import SparkResource
 
     return SparkResource(master_url="local[2]").session()

@@ -49,6 +49,10 @@ def differences(tables: dict, clean: dict) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known bug, open in issue 15: when the later range finishes first, collected_06 lacks the evaluation prices of "
+    "the earlier range's portfolios (3,053 rows differ in the final CI-like run); collection cannot yet re-collect "
+    "for portfolios written after it ran"))
 def test_two_overlapping_backfills_end_as_one_backfill_over_both(services):
     assert len(calendar.sessions_between(*A)) == 20 and len(calendar.sessions_between(*B)) == 19
     with new_warehouse(services) as clean_warehouse:
