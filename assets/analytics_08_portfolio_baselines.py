@@ -14,7 +14,7 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.performance import LOOKBACK_SESSIONS as PERFORMANCE_LOOKBACK
+from trendfolio.analytics.performance import rewritten_through
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_VIEW
@@ -56,8 +56,7 @@ def analytics_08_portfolio_baselines(
             last_stored, evaluated_through = conn.execute(
                 f"SELECT (SELECT max(evaluated_on) FROM {TABLE}), "
                 "(SELECT max(evaluated_on) FROM analytics_07_portfolio_performance)").fetchone()
-        through = min(max(end, evaluated_through), calendar.session_after(end, PERFORMANCE_LOOKBACK)) \
-            if evaluated_through else end
+        through = rewritten_through(end, evaluated_through)
         last = max(through, last_stored) if last_stored else through
         window = f"BETWEEN '{history_from}' AND '{through}'"
         performance = read_sql(
