@@ -39,7 +39,7 @@ def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     # Evaluations stored after the range depend on it (allocations of the range are evaluated up to LOOKBACK_SESSIONS

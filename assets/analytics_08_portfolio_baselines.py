@@ -43,7 +43,7 @@ def analytics_08_portfolio_baselines(
     context: AssetExecutionContext, config: CostConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     url = postgres.database_url
