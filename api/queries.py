@@ -22,7 +22,8 @@ PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
 BASELINES_TABLE = tables.PORTFOLIO_BASELINES.name
 PERFORMANCE_COLUMNS = (
     "session_date", "horizon", "evaluated_on", "holdings", "portfolio_return", "benchmark_return", "excess_return",
-    "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source",
+    "hit", "hit_rate", "cumulative_return", "cumulative_benchmark_return", "source", "status", "method",
+    "unpriced_tickers", "track_start",
 )
 # The tables /api/status reports on, with the column that dates their rows.
 STATUS_TABLES = {table.name: table.date_column for table in tables.PIPELINE_TABLES}
