@@ -19,7 +19,7 @@ from trendfolio.analytics.baselines import (
     LOOKBACK_SESSIONS, ROW_COLUMNS, TRACK, CostRule, baseline_rows, portfolio_baselines,
 )
 from trendfolio.spark_io import read_sql, replace_date_range
-from trendfolio.tables import PORTFOLIO_BASELINES
+from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_VIEW
 from trendfolio.warehouse import table_lock
 
 TABLE = PORTFOLIO_BASELINES.name
@@ -69,8 +69,10 @@ def analytics_08_portfolio_baselines(
             f"source, {TRACK} FROM analytics_07_portfolio_performance "
             f"WHERE evaluated_on BETWEEN '{start}' AND '{through}' AND status <> 'unpriced'")
         allocations = read_sql(
-            session, url, "SELECT session_date, horizon, ticker, weight, method FROM analytics_05_portfolio_allocation "
+            session, url, "SELECT DISTINCT session_date, horizon, method FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}")
+        turnover = read_sql(session, url, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
+                            f"WHERE session_date {window}")
         trending = read_sql(session, url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs "
                             f"WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
@@ -79,7 +81,8 @@ def analytics_08_portfolio_baselines(
             session, url, f"SELECT {', '.join(f'b.{column}' for column in ROW_COLUMNS)}, p.{TRACK} FROM {TABLE} b "
             "JOIN analytics_07_portfolio_performance p USING (evaluated_on, horizon) "
             f"WHERE b.evaluated_on < '{start}' OR b.evaluated_on > '{through}'")
-        new_rows = baseline_rows(performance, allocations, trending, etf_prices, CostRule(config.cost_per_turnover))
+        new_rows = baseline_rows(performance, allocations, turnover, trending, etf_prices,
+                                 CostRule(config.cost_per_turnover))
         written = replace_date_range(url, portfolio_baselines(new_rows, stored, start), TABLE, "evaluated_on", start,
                                      last)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.

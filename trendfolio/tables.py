@@ -268,6 +268,9 @@ COLLECTION_FETCHES = Table(
             Column("stored", "boolean", "a row for it is stored (false: the source had none, or it was refused)")),
 )
 
+# A view, not a table (sql/016): each portfolio's turnover against the previous session's, the one place it is computed.
+PORTFOLIO_TURNOVER_VIEW = "analytics_05_portfolio_turnover"
+
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,
                              PORTFOLIO_PERFORMANCE, PORTFOLIO_BASELINES, DEAD_LETTERS, COLLECTION_FETCHES,
