@@ -14,7 +14,7 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.performance import LOOKBACK_SESSIONS as PERFORMANCE_LOOKBACK
+from trendfolio.analytics.performance import rewritten_through
 from trendfolio.analytics.baselines import (
     LOOKBACK_SESSIONS, ROW_COLUMNS, TRACK, CostRule, baseline_rows, portfolio_baselines,
 )
@@ -45,7 +45,7 @@ def analytics_08_portfolio_baselines(
     context: AssetExecutionContext, config: CostConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     url = postgres.database_url
@@ -59,8 +59,7 @@ def analytics_08_portfolio_baselines(
             last_stored, evaluated_through = conn.execute(
                 f"SELECT (SELECT max(evaluated_on) FROM {TABLE}), "
                 "(SELECT max(evaluated_on) FROM analytics_07_portfolio_performance)").fetchone()
-        through = min(max(end, evaluated_through), calendar.session_after(end, PERFORMANCE_LOOKBACK)) \
-            if evaluated_through else end
+        through = rewritten_through(end, evaluated_through)
         last = max(through, last_stored) if last_stored else through
         window = f"BETWEEN '{history_from}' AND '{through}'"
         # An unpriced allocation has no return to compare.
