@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -95,7 +95,7 @@ class Changes(Page[Change]):
     session_date: dt.date
     horizon: int
     previous_session: dt.date | None
-    turnover: float | None  # Σ|Δw| / 2 against the previous session's portfolio
+    turnover: float | None  # Σ|Δw| / 2 against the previous session's portfolio; None when that session has none
 
 
 class TrendingHistoryRow(BaseModel):
@@ -227,6 +227,14 @@ class Performance(BaseModel):
     cumulative_return: float
     cumulative_benchmark_return: float
     source: str
+    # evaluated; benchmark_held (a fallback_benchmark portfolio, 100 % SPY: a tie, outside the hit rate, in the curves);
+    # unpriced (a holding without a price at either end: no return, outside the hit rate and the curves)
+    status: Literal["evaluated", "benchmark_held", "unpriced"]
+    method: str | None  # the allocation's method (analytics_05); None on rows written before it was recorded
+    unpriced_tickers: str | None  # comma-separated holdings without a price, for an unpriced portfolio
+    # First evaluation session of the uninterrupted track the running figures cover: a later track_start than the
+    # previous row's means the track restarted after a gap (sessions never run). None until the table's next write.
+    track_start: dt.date | None
 
 
 class TableStatus(BaseModel):

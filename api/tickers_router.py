@@ -9,7 +9,7 @@ from api.export import CSV_RESPONSE, AsCsv, page
 from api.models import Holding, Holdings, Price, PriceHistory, WeightHistory, WeightHistoryRow
 from api.params import DB, ERRORS, TICKER_PATTERN, IsoDate, Limit, Offset, require_horizon, require_range, \
     require_session_day
-from trendfolio.universe import ALL_ETFS
+from trendfolio.universe import Universe
 
 router = APIRouter(tags=["tickers"], responses=ERRORS)
 
@@ -20,8 +20,9 @@ def etf_holdings(db: DB, as_csv: AsCsv, ticker: str = PathParam(pattern=TICKER_P
                  limit: int = Limit(), offset: int = Offset()):
     """An ETF's holdings as collected for a session (holdings are collected for trending ETFs only)."""
     etf = ticker.upper()
-    if etf not in ALL_ETFS:
-        raise HTTPException(404, f"unknown ETF {etf}: the pipeline watches {', '.join(ALL_ETFS)}")
+    watched = Universe.from_environment().etfs
+    if etf not in watched:
+        raise HTTPException(404, f"unknown ETF {etf}: the pipeline watches {', '.join(watched)}")
     if as_of is not None:
         require_session_day(as_of)
     with db.connect() as conn:

@@ -11,7 +11,6 @@ from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.collect import previous_closes, price_fetch_start
 from trendfolio.sources import refused_by_source
 from trendfolio.tables import DAILY_ETF_OHLC
-from trendfolio.universe import ALL_ETFS, etf_role
 from trendfolio.validation import validate_ohlc
 
 CHECKS = ohlc_check_specs("collected_01_daily_etf_ohlc")
@@ -22,7 +21,10 @@ class EtfPrices(Collection):
 
     table = DAILY_ETF_OHLC
     check_names = [c.name for c in CHECKS]
-    tickers = list(ALL_ETFS)
+
+    @property
+    def tickers(self) -> list[str]:
+        return list(self.universe.etfs)
 
     def wanted(self, conn):
         return [(ticker, session) for ticker in self.tickers for session in self.sessions]
@@ -37,7 +39,7 @@ class EtfPrices(Collection):
             before = previous_closes(conn, self.table.name, fetched)
         checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=before)
         self.refused_by_validation, self.fetched_rows = checked.rejected, len(fetched)
-        rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=self.source.name)
+        rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(self.universe.role), source=self.source.name)
         return Fetched(rows, checked.rejected + refused)
 
     def checks(self, conn):

@@ -41,7 +41,7 @@ class Collection:
 
     def __init__(self, start: dt.date, end: dt.date, sessions: list[dt.date], source: MarketDataSource,
                  postgres: PostgresResource, **options) -> None:
-        """`options`: the asset's run config, as attributes."""
+        """`options`: the asset's run config and the run's `universe` (trendfolio.universe.Universe), as attributes."""
         self.start, self.end, self.sessions, self.source, self.postgres = start, end, sessions, source, postgres
         for name, value in options.items():
             setattr(self, name, value)
@@ -75,7 +75,7 @@ class Collection:
         source = market_data.client()
         if not sessions:
             return market_closed(start, end, cls.check_names, source.name)
-        night = cls(start, end, sessions, source, postgres, **options)
+        night = cls(start, end, sessions, source, postgres, universe=market_data.universe(), **options)
         with postgres.connect() as conn:
             wanted = night.wanted(conn)
             if already_collected(conn, cls.table.name, wanted):

@@ -3,6 +3,7 @@ run does. Prints one JSON line: {"seconds": …} for the timed part only (import
 
     python -m bench.child spark
     python -m bench.child pipeline --start 2026-11-25 --end 2026-11-25
+    python -m bench.child plain-night --start 2026-11-25   (benchmark 2b's script, bench/plain_night.py)
     python -m bench.child analytics-spark --etfs 200 --stocks 5000 --years 10   (or analytics-pandas)
 
 The pipeline is the `daily_pipeline` job of the code location (trendfolio_app.definitions), configured from the
@@ -77,9 +78,19 @@ def time_pipeline(start: str, end: str) -> float:
     return elapsed, spark_jobs_summary()
 
 
+def time_plain_night(day: str) -> float:
+    from bench.plain_night import night
+    from trendfolio.sources import make_source
+
+    source = make_source(os.environ.get("TRENDFOLIO_SOURCE", "synthetic"))
+    began = time.perf_counter()
+    night(os.environ["DATABASE_URL"], dt.date.fromisoformat(day), source)
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["spark", "pipeline", "analytics-spark", "analytics-pandas"])
+    parser.add_argument("what", choices=["spark", "pipeline", "plain-night", "analytics-spark", "analytics-pandas"])
     parser.add_argument("--start")
     parser.add_argument("--end")
     parser.add_argument("--etfs", type=int)
@@ -91,6 +102,8 @@ def main() -> None:
         seconds = time_spark_start_stop()
     elif args.what == "pipeline":
         seconds, spark = time_pipeline(args.start, args.end)
+    elif args.what == "plain-night":
+        seconds = time_plain_night(args.start)
     else:
         from bench import analytics_scale
 

@@ -37,7 +37,7 @@ GIB = 1024**3
 class Outcome:
     """One benchmark's result: the ratio against its target plus the absolute figures it came from."""
 
-    number: int
+    number: int | str  # 2b is benchmark 2's second yardstick
     name: str
     measured_as: str
     figure: float | None  # the ratio (or GiB, or request count) checked against the target; None = not measured

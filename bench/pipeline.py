@@ -18,11 +18,13 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import psycopg
 
 from bench.common import PeakRss, Services, copy_frame, service_pids
 from trendfolio import calendar, settings
+from trendfolio.tables import ANALYTICS, COLLECTED, TABLES
 from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS
 from trendfolio.sources.synthetic import BENCHMARK_HOLDINGS, SECTOR_HOLDINGS, SyntheticSource
 from trendfolio.universe import ALL_ETFS, BENCHMARK, SECTOR_ETFS, etf_role
@@ -187,3 +189,60 @@ def backfill_run(services: Services, sessions: int, history_sessions: int) -> tu
 
 def describe_history(counts: dict[str, int]) -> str:
     return ", ".join(f"{table.split('_', 2)[2]} {rows:,}" for table, rows in counts.items())
+
+
+def plain_night_run(services: Services, database_url: str) -> ChildRun:
+    """Benchmark 2b's yardstick: NIGHT's work as a plain pandas + psycopg script (bench/plain_night.py)."""
+    return run_child(services, database_url, "plain-night", "--start", NIGHT.isoformat())
+
+
+# Spark and the script may add the same numbers in a different order (a sum over a group): the last bits can differ.
+RELATIVE_TOLERANCE = 1e-12
+
+
+def table_differences(expected_url: str, actual_url: str) -> tuple[list[str], int, int]:
+    """Every pipeline table (collected and analytics) of two databases compared row by row on all its columns but the
+    load times: (the differences found, the number of float cells compared, how many of them differ in any bit)."""
+    differences, floats, inexact = [], 0, 0
+    for table in (t for t in TABLES if t.kind in (COLLECTED, ANALYTICS)):
+        sql = f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {', '.join(table.key)}"
+        frames = []
+        for url in (expected_url, actual_url):
+            with psycopg.connect(url) as conn:
+                cursor = conn.execute(sql)
+                frames.append(pd.DataFrame(cursor.fetchall(), columns=table.columns))
+        expected, actual = frames
+        if len(expected) != len(actual) or not expected[list(table.key)].equals(actual[list(table.key)]):
+            keys = lambda frame: set(map(tuple, frame[list(table.key)].astype(str).to_numpy()))
+            only = sorted(keys(expected) ^ keys(actual))[:3]
+            differences.append(f"{table.name}: {len(expected)} rows against {len(actual)}, e.g. keys {only}")
+            continue
+        for column in table.columns:
+            a, b = expected[column], actual[column]
+            numeric = pd.api.types.is_float_dtype(a) or any(isinstance(v, float) for v in a.dropna()[:1])
+            if numeric:
+                a, b = a.astype(float).to_numpy(), b.astype(float).to_numpy()
+                same = np.isclose(a, b, rtol=RELATIVE_TOLERANCE, atol=0.0, equal_nan=True)
+                floats += int((~np.isnan(a)).sum())
+                inexact += int((~((a == b) | (np.isnan(a) & np.isnan(b)))).sum())
+            else:
+                same = (a.isna() & b.isna()) | (a == b)
+            if not same.all():
+                where = int(np.flatnonzero(~np.asarray(same))[0])
+                differences.append(f"{table.name}.{column}: {int((~np.asarray(same)).sum())} rows differ, e.g. "
+                                   f"{dict(expected.loc[where, list(table.key)])}: {a[where]!r} against {b[where]!r}")
+    return differences, floats, inexact
+
+
+def night_against_plain_script(services: Services, history_sessions: int) -> tuple[ChildRun, ChildRun, dict, tuple]:
+    """NIGHT run by the pipeline and by the plain script, each on its own copy of the same history, then every
+    pipeline table of the two compared (`table_differences`)."""
+    night_url, counts = database_with_history(services, NIGHT, history_sessions)
+    plain_url, _ = database_with_history(services, NIGHT, history_sessions)
+    try:
+        night = pipeline_run(services, night_url, NIGHT, NIGHT)
+        plain = plain_night_run(services, plain_url)
+        return night, plain, counts, table_differences(night_url, plain_url)
+    finally:
+        services.drop_database(night_url)
+        services.drop_database(plain_url)

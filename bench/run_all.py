@@ -19,13 +19,13 @@ from bench.common import Outcome, bench_services, git_commit, machine, report
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--skip", default="", help="comma-separated benchmark numbers to leave out, e.g. 5,7")
+    parser.add_argument("--skip", default="", help="comma-separated benchmark numbers to leave out, e.g. 2b,5,7")
     args = parser.parse_args()
-    skip = {int(n) for n in args.skip.split(",") if n.strip()}
+    skip = {int(n) if n.strip().isdigit() else n.strip() for n in args.skip.split(",") if n.strip()}
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine_line, commit = machine(), git_commit()
     groups = [
-        ({2, 3, 4, 6}, lambda services: nightly.measure(services, {2, 3, 4, 6} - skip)),
+        ({2, "2b", 3, 4, 6}, lambda services: nightly.measure(services, {2, "2b", 3, 4, 6} - skip)),
         ({1}, lambda services: kafka_ingest.measure(services, kafka_ingest.DEFAULT_ROWS, profile=False)),
         ({5}, lambda services: analytics_scale.measure(services, 200, 5000, 10)),
         ({7}, yahoo_budget.measure),
@@ -40,8 +40,8 @@ def main() -> None:
         except Exception as error:  # one broken benchmark must not lose the others' figures
             traceback.print_exc()
             outcomes += [Outcome(n, "benchmark failed", "see the error", None, "—", False, notes=[repr(error)[:500]])
-                         for n in sorted(numbers - skip)]
-    sys.exit(report(sorted(outcomes, key=lambda o: o.number), started, machine_line, commit))
+                         for n in sorted(numbers - skip, key=str)]
+    sys.exit(report(sorted(outcomes, key=lambda o: str(o.number)), started, machine_line, commit))
 
 
 if __name__ == "__main__":

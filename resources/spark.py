@@ -73,11 +73,6 @@ class SparkResource(ConfigurableResource):
         while _WARMING:
             _WARMING.pop().join()
         spark = self._start()
-        if spark.sparkContext._jsc.sc().isStopped():
-            # A context stopped on the JVM side (a stop from another thread mid-job) is still handed out by
-            # getOrCreate: drop it so the next start makes a new one.
-            spark.stop()
-            spark = self._start()
         spark.sparkContext.setLogLevel("ERROR")
         small = sessions is not None and sessions <= SMALL_RANGE_SESSIONS
         spark.conf.set("spark.sql.shuffle.partitions", "1" if small else str(self.shuffle_partitions))

@@ -37,6 +37,8 @@ from api.database import Database, as_api_role
 from assets import ALL_ASSETS
 from conftest import new_warehouse, pipeline_resources
 from fault_support import record_summary
+from trendfolio import calendar
+from trendfolio.analytics.performance import refresh_running_figures
 from trendfolio.devtools.headless_chromium import HeadlessChromium, chromium_binary
 from trendfolio.stack.host import free_port, wait_for_port
 
@@ -75,31 +77,56 @@ EXAMPLE_REQUESTS = {
 NO_DATABASE = {"/api/market-closures"}
 
 
-def fill_performance(warehouse) -> list[tuple]:
+# A 10-session portfolio evaluated well before the fixture's sessions: the 10-session rows after it start a new track.
+EARLIER_TRACK_SESSION = dt.date(2026, 10, 1)
+
+
+def fill_performance(warehouse) -> list[dict]:
     """analytics_07 needs horizons that have ended, which three sessions don't give: fill it with rows of its shape
-    (its figures are checked against the reference in test_analytics_real_data.py; here only the API is tested)."""
-    rows = [(session, horizon, session + dt.timedelta(days=horizon), 10, 0.001 * horizon + 0.01 * index,
-             0.002 * horizon, 0.01 * index - 0.001 * horizon, index > 0, 0.5, 0.01 * (index + 1), 0.005 * index,
-             "synthetic")
-            for index, session in enumerate(SESSIONS) for horizon in (5, 10, 20)]
+    (its figures are checked against the reference in test_analytics_real_data.py; here only the API is tested). The
+    10-session rows hold every status (evaluated, one benchmark held, one unpriced) and an earlier track before them;
+    the running figures and tracks are analytics_07's own (`refresh_running_figures`)."""
+    unpriced_tickers = ",".join(row[0] for row in query(
+        warehouse.database_url, "SELECT ticker FROM analytics_05_portfolio_allocation WHERE session_date = %s "
+                                "AND horizon = 10 ORDER BY ticker LIMIT 2", (SESSIONS[2],)))
+    sessions = [(session, horizon) for session in SESSIONS for horizon in (5, 10, 20)] + [(EARLIER_TRACK_SESSION, 10)]
+    rows = []
+    for session, horizon in sessions:
+        # Misses and hits (never a tie by rounding) that differ by session and horizon.
+        position = SESSIONS.index(session) if session in SESSIONS else len(SESSIONS)
+        portfolio_return, benchmark_return = 0.001 * horizon + 0.0115 * position - 0.0037, 0.002 * horizon
+        row = {"evaluated_on": calendar.session_after(session, horizon), "session_date": session, "horizon": horizon,
+               "holdings": 10, "portfolio_return": portfolio_return, "benchmark_return": benchmark_return,
+               "excess_return": portfolio_return - benchmark_return, "hit": portfolio_return > benchmark_return,
+               "source": "synthetic", "status": "evaluated", "method": "score_inv_vol_capped",
+               "unpriced_tickers": None}
+        if (session, horizon) == (SESSIONS[1], 10):
+            row.update(status="benchmark_held", method="fallback_benchmark", holdings=1,
+                       portfolio_return=benchmark_return, excess_return=0.0, hit=None)
+        if (session, horizon) == (SESSIONS[2], 10):
+            row.update(status="unpriced", unpriced_tickers=unpriced_tickers, portfolio_return=None,
+                       excess_return=None, hit=None)
+        rows.append(row)
     with psycopg.connect(warehouse.database_url) as conn:
         conn.execute(f"DELETE FROM {queries.PERFORMANCE_TABLE}")
         with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {queries.PERFORMANCE_TABLE} ({', '.join(queries.PERFORMANCE_COLUMNS)}, evaluations, hits)"
-                f" VALUES ({', '.join(['%s'] * len(queries.PERFORMANCE_COLUMNS))}, 2, 1)", rows)
+            cur.executemany(f"INSERT INTO {queries.PERFORMANCE_TABLE} ({', '.join(rows[0])}) "
+                            f"VALUES ({', '.join(['%s'] * len(rows[0]))})", [tuple(row.values()) for row in rows])
+        refresh_running_figures(conn)
     return rows
 
 
-def fill_baselines(warehouse, performance: list[tuple]) -> list[dict]:
-    """analytics_08 likewise: a row of its shape for each filled analytics_07 row."""
+def fill_baselines(warehouse, performance: list[dict]) -> list[dict]:
+    """analytics_08 likewise: a row of its shape for each priced analytics_07 row."""
     rows = []
-    for index, (session, horizon, evaluated_on, holdings, portfolio_return, spy_return, *_rest) in enumerate(performance):
+    priced = [row for row in performance if row["status"] != "unpriced"]
+    for index, row in enumerate(priced):
+        portfolio_return, spy_return = row["portfolio_return"], row["benchmark_return"]
         trending, sectors = spy_return + 0.003 * (index % 3 - 1), spy_return - 0.001 * index
         rows.append({
-            "evaluated_on": evaluated_on, "session_date": session, "horizon": horizon, "method": "score_inv_vol_capped",
-            "holdings": holdings, "portfolio_return": portfolio_return, "trending_etfs_return": trending,
-            "sector_etfs_return": sectors, "spy_return": spy_return,
+            "evaluated_on": row["evaluated_on"], "session_date": row["session_date"], "horizon": row["horizon"],
+            "method": row["method"], "holdings": row["holdings"], "portfolio_return": portfolio_return,
+            "trending_etfs_return": trending, "sector_etfs_return": sectors, "spy_return": spy_return,
             "excess_vs_trending_etfs": portfolio_return - trending, "excess_vs_sector_etfs": portfolio_return - sectors,
             "excess_vs_spy": portfolio_return - spy_return, "turnover": None if index < 3 else 0.1 * index,
             "cost_per_turnover": 0.001, "net_return": portfolio_return - 0.0001 * index, "evaluations": 1 + index // 3,
@@ -287,10 +314,30 @@ def test_price_history_of_an_etf_and_of_a_stock(client, warehouse_url):
 def test_realized_performance_per_horizon(client, filled):
     _, rows, _ = filled
     body = client.get("/api/performance").json()
-    assert body["total"] == len(rows) == 9
+    assert body["total"] == len(rows) == 10
     ten = client.get("/api/performance", params={"horizon": 10}).json()
+    stored = sorted((row for row in rows if row["horizon"] == 10), key=lambda row: row["session_date"])
     assert [(item["session_date"], item["portfolio_return"], item["benchmark_return"]) for item in ten["items"]] == [
-        (row[0].isoformat(), pytest.approx(row[4]), pytest.approx(row[5])) for row in rows if row[1] == 10]
+        (row["session_date"].isoformat(), pytest.approx(row["portfolio_return"]), pytest.approx(row["benchmark_return"]))
+        for row in stored]
+
+
+def test_performance_says_what_became_of_each_portfolio_and_where_tracks_restart(client, filled):
+    _, rows, _ = filled
+    items = client.get("/api/performance", params={"horizon": 10}).json()["items"]
+    stored = sorted((row for row in rows if row["horizon"] == 10), key=lambda row: row["session_date"])
+    assert [(item["status"], item["method"], item["unpriced_tickers"]) for item in items] == [
+        (row["status"], row["method"], row["unpriced_tickers"]) for row in stored]
+    assert {item["status"] for item in items} == {"evaluated", "benchmark_held", "unpriced"}
+    unpriced = next(item for item in items if item["status"] == "unpriced")
+    assert unpriced["unpriced_tickers"] and unpriced["portfolio_return"] is None and unpriced["hit"] is None
+    # The earlier portfolio is a track of its own; the fixture's sessions, evaluated on consecutive sessions, another.
+    starts = [item["track_start"] for item in items]
+    assert starts[0] == items[0]["evaluated_on"] and set(starts[1:]) == {items[1]["evaluated_on"]}
+    assert starts[1] > starts[0]
+    # A tie and an unpriced portfolio stay outside the hit rate: it counts the evaluated rows of the track only.
+    evaluated = [item for item in items[1:] if item["status"] == "evaluated"]
+    assert items[-1]["hit_rate"] == pytest.approx(sum(item["hit"] for item in evaluated) / len(evaluated))
 
 
 def test_performance_is_503_with_a_reason_until_its_table_exists(services):
@@ -425,14 +472,14 @@ def test_track_record_per_horizon(client, filled, warehouse_url):
     for record in body["horizons"]:
         own = sorted((row for row in rows if row["horizon"] == record["horizon"]), key=lambda row: row["evaluated_on"])
         last = own[-1]
-        assert record["evaluations"] == len(own) == 3
+        assert record["evaluations"] == len(own) > 0
         assert (record["hit_rate"], record["hit_rate_vs_trending_etfs"], record["hit_rate_vs_sector_etfs"]) == \
             pytest.approx((last["hit_rate_vs_spy"], last["hit_rate_vs_trending_etfs"], last["hit_rate_vs_sector_etfs"]))
         assert (record["cumulative_return"], record["cumulative_net_return"], record["cumulative_benchmark_return"]) == \
             pytest.approx((last["cumulative_return"], last["cumulative_net_return"], last["cumulative_spy_return"]))
         assert record["max_drawdown"] == pytest.approx(last["max_drawdown"])
         assert record["mean_excess_vs_sector_etfs"] == pytest.approx(
-            sum(row["excess_vs_sector_etfs"] for row in own) / 3)
+            sum(row["excess_vs_sector_etfs"] for row in own) / len(own))
         turnovers = [row["turnover"] for row in own if row["turnover"] is not None]
         assert record["mean_turnover"] == pytest.approx(sum(turnovers) / len(turnovers))
         spy = [1 + row["cumulative_spy_return"] for row in own]
@@ -812,6 +859,11 @@ RENDERED = """(() => {
     track: table("table-track"),
     track_summary: el("track-summary").textContent,
     performance: traces("chart-performance"),
+    restarts: ((el("chart-performance").layout || {}).shapes || []).filter(s => s.name === "track restart")
+      .map(s => s.x0),
+    restart_labels: ((el("chart-performance").layout || {}).annotations || []).map(a => [a.x, a.text]),
+    outcomes: table("table-outcomes"),
+    outcomes_summary: el("track-outcomes").textContent,
     performance_axis: el("chart-performance").layout && el("chart-performance").layout.xaxis.type,
     footer: el("status-line").textContent,
     footer_performance_until: el("status-line").dataset.performanceUntil,
@@ -913,12 +965,33 @@ def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser,
         assert row[4] == percent(horizon_record["hit_rate_vs_sector_etfs"], 0)
     assert view["performance_axis"] == "date"
     assert [trace["name"] for trace in view["performance"]] == [
-        f"portfolio {horizon}d", "net of costs", "SPY", "trending ETFs", "11 sectors", "drawdown"]
+        f"portfolio {horizon}d", "net of costs", "SPY", "trending ETFs", "11 sectors", "drawdown", "tie (SPY held)"]
     curve = sorted((c for c in record["curves"] if c["horizon"] == horizon), key=lambda c: c["evaluated_on"])
-    for trace in view["performance"]:
+    *lines, tie_markers = view["performance"]
+    for trace in lines:
         assert increasing(trace["x"]), trace["name"]
         assert trace["x"] == [c["evaluated_on"] for c in curve]
     assert view["performance"][0]["y"] == pytest.approx([c["cumulative_return"] for c in curve])
+
+    # What became of each portfolio (analytics_07): ties (SPY held) and unpriced ones with the tickers that had no
+    # price are listed, ties marked on the curve, and the track's restart after a gap marked on the chart.
+    outcomes = client.get("/api/performance", params={"horizon": horizon, "limit": 1000}).json()["items"]
+    outside = [item for item in outcomes if item["status"] != "evaluated"]
+    assert {item["status"] for item in outside} == {"benchmark_held", "unpriced"}  # the fixture holds both
+    assert view["outcomes"] == [
+        [item["session_date"], item["evaluated_on"], "tie: SPY held" if item["status"] == "benchmark_held" else "unpriced",
+         ", ".join(item["unpriced_tickers"].split(",")) if item["unpriced_tickers"] else "–"] for item in outside]
+    evaluated = len(outcomes) - len(outside)
+    assert f"{len(outcomes)} {horizon}-session portfolios" in view["outcomes_summary"]
+    assert f"{evaluated} scored against SPY, 1 tie (SPY held" in view["outcomes_summary"] and "1 unpriced" in \
+        view["outcomes_summary"]
+    ties = {item["evaluated_on"] for item in outside if item["status"] == "benchmark_held"}
+    assert tie_markers["x"] == [c["evaluated_on"] for c in curve if c["evaluated_on"] in ties] and tie_markers["x"]
+    assert tie_markers["y"] == pytest.approx([c["cumulative_return"] for c in curve if c["evaluated_on"] in ties])
+    starts = list(dict.fromkeys(item["track_start"] for item in outcomes))
+    assert len(starts) == 2 and view["restarts"] == starts[1:]
+    assert view["restart_labels"] == [[starts[1], "track restarts (gap)"]]
+    assert f"restart after a gap on {starts[1]} (first track from {starts[0]})" in view["outcomes_summary"]
 
     # The footer's dates are the data's: realized performance runs to the last evaluation.
     performance = client.get("/api/performance", params={"limit": 1000}).json()["items"]
@@ -927,7 +1000,7 @@ def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser,
 
     # Every table shown downloads as CSV with its rows.
     tables = {link["table"]: link for link in view["csv_links"]}
-    assert set(tables) == {"table-ranking", "table-positions", "table-changes", "table-track"}
+    assert set(tables) == {"table-ranking", "table-positions", "table-changes", "table-track", "table-outcomes"}
     lines = dict(browser.evaluate(CSV_LINES))
     assert {table: lines[table] for table in tables} == {table: link["rows"] + 1 for table, link in tables.items()}
     VIEWS["main"] = view

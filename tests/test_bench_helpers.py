@@ -3,8 +3,11 @@
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
-from bench import analytics_scale, child, common, kafka_ingest, nightly, pipeline, run_all, yahoo_budget  # noqa: F401
+from bench import (  # noqa: F401
+    analytics_scale, child, common, kafka_ingest, nightly, pipeline, plain_night, run_all, yahoo_budget,
+)
 from trendfolio.validation import validate_ohlc
 
 
@@ -56,3 +59,20 @@ def test_step_times_are_read_from_dagsters_event_log():
     log = ('... - analytics_03_trending_etfs - STEP_SUCCESS - Finished execution of step "analytics_03_trending_etfs" '
            'in 1m7s.\n... STEP_SUCCESS - Finished execution of step "collected_04_etf_holdings" in 744ms.\n')
     assert pipeline.step_times(log) == {"analytics_03_trending_etfs": "1m7s", "collected_04_etf_holdings": "744ms"}
+
+
+def test_the_plain_scripts_measures_follow_the_rules():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=30)
+    deviations = plain_night.running_stddev(values)
+    assert np.isnan(deviations[0])
+    assert np.allclose(deviations[1:], [np.std(values[:k + 1], ddof=1) for k in range(1, 30)], rtol=1e-12)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, size=60)))
+    series = pd.DataFrame({"adj_close": closes, "session_no": np.arange(1, 61)})
+    whole = plain_night.measures_at(series, (5, 20), with_ma=True)
+    assert np.isclose(whole["ret_5"], closes[-1] / closes[-6] - 1) and np.isclose(whole["ma_50"], closes[-50:].mean())
+    # A missing session 10 rows back: the 20-session return, the volatility and the average cross it and are null.
+    gap = series.drop(index=49).assign(session_no=lambda s: s.session_no)
+    holed = plain_night.measures_at(gap.reset_index(drop=True), (5, 20), with_ma=True)
+    assert np.isclose(holed["ret_5"], whole["ret_5"])
+    assert np.isnan(holed["ret_20"]) and np.isnan(holed["vol_20"]) and np.isnan(holed["ma_50"])

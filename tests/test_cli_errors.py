@@ -16,7 +16,8 @@ from trendfolio import calendar
 from trendfolio_app.cli import main
 
 OPERATOR_SETTINGS = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SPARK_MASTER_URL", "TRENDFOLIO_SOURCE",
-                     "TRENDFOLIO_HOME", "DAGSTER_HOME")
+                     "TRENDFOLIO_HOME", "DAGSTER_HOME", "TRENDFOLIO_BENCHMARK_ETFS", "TRENDFOLIO_SECTOR_ETFS",
+                     "TRENDFOLIO_HOLDINGS_PER_ETF")
 
 
 @pytest.fixture
@@ -62,6 +63,10 @@ SETTING_CASES = {
                              "SPARK_MASTER_URL='garbage' is not a Spark master"),
     "unreachable_spark_master": ({"SPARK_MASTER_URL": "spark://127.0.0.1:1"},
                                  "SPARK_MASTER_URL=spark://127.0.0.1:1: no Spark master answers"),
+    "holdings_beyond_yahoos_list": ({"TRENDFOLIO_SOURCE": "yfinance", "TRENDFOLIO_HOLDINGS_PER_ETF": "50"},
+                                    "TRENDFOLIO_HOLDINGS_PER_ETF=50: the yfinance source lists at most 10"),
+    "sector_list_without_commas": ({"TRENDFOLIO_SECTOR_ETFS": "XLK XLE"},
+                                   "TRENDFOLIO_SECTOR_ETFS='XLK XLE' is not a comma-separated list of tickers"),
 }
 
 

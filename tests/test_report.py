@@ -78,3 +78,42 @@ def test_an_empty_range_is_an_error_not_an_empty_report(warehouse, tmp_path, mon
     assert "no portfolio stored for sessions 2022-03-01 .. 2022-03-04" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
     assert main(["report", "--start", "2022-03-04", "--end", "2022-03-01"]) == 2
+
+
+def test_the_report_says_why_a_session_with_a_trending_etf_has_no_stock_portfolio_of_ten(warehouse, tmp_path):
+    """Four sessions: XLK's only list is 60 days old; a held stock misses a close; every list and close is there but
+    only 7 stocks score above 0; a portfolio of 10. Each shortfall is counted under its own cause."""
+    from trendfolio import calendar
+
+    stale, unpriced, unscored, full = days = calendar.sessions_between(dt.date(2022, 4, 4), dt.date(2022, 4, 7))
+    stocks = [f"V{i}" for i in range(10)]
+    gap = calendar.previous_sessions(unpriced, 21)[0]  # inside the unpriced session's 21 closes only (and stale's)
+    with psycopg.connect(warehouse.database_url) as conn:
+        for day in days:
+            for etf in ("XLK", "XLV") if day == stale else ("XLV",):
+                conn.execute("INSERT INTO analytics_03_trending_etfs (session_date, ticker, etf_role, adj_close, "
+                             "is_trending, rule, selection, source) VALUES (%s, %s, 'sector', 1, true, 'r', "
+                             "'trending', 'replay')", (day, etf))
+        holdings = [("XLK", stale - dt.timedelta(days=60), "K0")] + [("XLV", stale, s) for s in stocks]
+        for etf, as_of, stock in holdings:
+            conn.execute("INSERT INTO collected_04_etf_holdings (etf_ticker, as_of_date, holding_ticker, weight, "
+                         "source) VALUES (%s, %s, %s, 0.05, 'replay')", (etf, as_of, stock))
+        for day in calendar.sessions_between(calendar.previous_sessions(stale, 21)[0], full):
+            for stock in stocks:
+                if not (stock == "V9" and day == gap):
+                    conn.execute("INSERT INTO collected_06_daily_stock_history (ticker, trade_date, open, high, low, "
+                                 "close, adj_close, volume, source) VALUES (%s, %s, 1, 1, 1, 1, 1, 0, 'replay')",
+                                 (stock, day))
+        portfolios = [(stale, "XLK", 0.5, "fallback_trending_etfs"), (stale, "XLV", 0.5, "fallback_trending_etfs")]
+        for day, held in ((unpriced, 6), (unscored, 7), (full, 10)):
+            portfolios += [(day, stock, 1 / held, "score_inv_vol_capped") for stock in stocks[:held]]
+        for day, ticker, weight, method in portfolios:
+            conn.execute("INSERT INTO analytics_05_portfolio_allocation (session_date, horizon, ticker, weight, method, "
+                         "source_etfs, prices_as_of, source) VALUES (%s, 5, %s, %s, %s, 'XLV', %s, 'replay')",
+                         (day, ticker, weight, method, day))
+    report = write_report(warehouse.database_url, days[0], days[-1], tmp_path / "out", "trendfolio report …")
+    figures = report.figures[5]
+    assert figures["weighted_10_share_of_trending"] == pytest.approx(1 / 4)
+    assert (figures["short_holdings"], figures["short_prices"], figures["short_scores"]) == (1, 1, 1)
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| short of that because a trending ETF had no holdings list dated within 45 days of the session | 1 |" in text

@@ -56,19 +56,27 @@ def previous_closes(conn: psycopg.Connection, table: str, fetched: pd.DataFrame)
     return dict(rows)
 
 
-def held_stocks(conn: psycopg.Connection, first: dt.date, end: dt.date, max_age_days: int) -> list[tuple[dt.date, str]]:
-    """(session, stock) for every session in [first, end] and every stock of the holdings list each trending ETF of
-    that session is allocated from: its latest list with as_of_date on or before the session and no more than
-    `max_age_days` older (the same rule as analytics_05's universe)."""
+def held_lists(conn: psycopg.Connection, first: dt.date, end: dt.date,
+               max_age_days: int) -> list[tuple[dt.date, str, dt.date, str]]:
+    """(session, trending ETF, date of its list, stock) for every session in [first, end] and every trending ETF whose
+    latest holdings list with as_of_date on or before the session is no more than `max_age_days` older (the same rule
+    as analytics_05's universe): a trending ETF without such a list has no row."""
     return conn.execute(
-        "SELECT DISTINCT t.session_date, h.holding_ticker FROM analytics_03_trending_etfs AS t "
+        "SELECT t.session_date, t.ticker, latest.as_of, h.holding_ticker FROM analytics_03_trending_etfs AS t "
         "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
         "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
         "JOIN collected_04_etf_holdings AS h ON h.etf_ticker = t.ticker AND h.as_of_date = latest.as_of "
         "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s AND latest.as_of >= t.session_date - %s "
-        "ORDER BY 2, 1",
+        "ORDER BY 1, 2, 4",
         (first, end, max_age_days),
     ).fetchall()
+
+
+def held_stocks(conn: psycopg.Connection, first: dt.date, end: dt.date, max_age_days: int) -> list[tuple[dt.date, str]]:
+    """(session, stock) for every session in [first, end] and every stock of the holdings list each trending ETF of
+    that session is allocated from (`held_lists`), by stock and session."""
+    return sorted({(session, stock) for session, _, _, stock in held_lists(conn, first, end, max_age_days)},
+                  key=lambda pair: (pair[1], pair[0]))
 
 
 def ranked_sessions(conn: psycopg.Connection, first: dt.date, last: dt.date) -> list[dt.date]:

@@ -80,6 +80,10 @@ class SettingMissing(RuntimeError):
     """A setting a production process cannot run without is not in its environment."""
 
 
+class SettingInvalid(ValueError):
+    """A setting holds a value the pipeline cannot run with; the message names the setting and what it needs."""
+
+
 # What the code location cannot run without, and what each one is.
 REQUIRED = {
     "DATABASE_URL": "the warehouse, a libpq URL postgresql://user:password@host:5432/trendfolio",

@@ -60,6 +60,9 @@ _SOURCE = Column("source", "text", "market-data source of the row: synthetic, re
 _TICKER = Column("ticker", "text", "exchange ticker")
 _TRADE_DATE = Column("trade_date", "date", "NYSE session the prices are for")
 _SESSION_DATE = Column("session_date", "date", "NYSE session the row was computed for (the partition)")
+_ETF_ROLE = Column("etf_role", "text", "benchmark (SPY) or sector")
+_HORIZON = Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20")
+_EVALUATED_ON = Column("evaluated_on", "date", "session the horizon ends on (the partition)")
 
 DAILY_ETF_OHLC = Table(
     name="collected_01_daily_etf_ohlc",
@@ -68,7 +71,7 @@ DAILY_ETF_OHLC = Table(
     date_column="trade_date",
     description="Daily OHLC of the benchmark (SPY) and the sector ETFs, validated and written through Kafka.",
     schema=(_TICKER, _TRADE_DATE,
-            Column("etf_role", "text", "benchmark (SPY) or sector"),
+            _ETF_ROLE,
             *_ohlc("the ETF"), _SOURCE),
     date_columns=("trade_date",),
     integer_columns=("volume",),
@@ -82,7 +85,7 @@ TRENDING_ETFS = Table(
     description="Each ETF's multi-horizon performance against SPY on each session, and whether its sector is "
                 "trending under the named rule (Spark).",
     schema=(_SESSION_DATE, _TICKER,
-            Column("etf_role", "text", "benchmark (SPY) or sector"),
+            _ETF_ROLE,
             Column("adj_close", "double precision", "adjusted close on the session"),
             *(Column(f"ret_{n}", "double precision", f"return over the last {n} sessions") for n in (5, 10, 20, 60)),
             *(Column(f"excess_{n}", "double precision", f"ret_{n} minus SPY's ret_{n}") for n in (5, 10, 20, 60)),
@@ -130,7 +133,7 @@ PORTFOLIO_ALLOCATION = Table(
     date_column="session_date",
     description="The portfolio of each session for each horizon (5, 10, 20 sessions): tickers and weights (Spark).",
     schema=(_SESSION_DATE,
-            Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
+            _HORIZON,
             _TICKER,
             Column("weight", "double precision", "share of the portfolio, in [0, 1]; a horizon's weights sum to 1"),
             Column("score", "double precision", "the stock's score over the horizon"),
@@ -150,9 +153,9 @@ PORTFOLIO_PERFORMANCE = Table(
     date_column="evaluated_on",
     description="Realized performance: each allocation's return once its horizon has elapsed, against SPY, with "
                 "running hit rate and cumulative returns per horizon (Spark).",
-    schema=(Column("evaluated_on", "date", "session the horizon ends on (the partition)"),
+    schema=(_EVALUATED_ON,
             Column("session_date", "date", "session the allocation was built for"),
-            Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
+            _HORIZON,
             Column("holdings", "integer", "number of tickers in the allocation"),
             Column("portfolio_return", "double precision",
                    "the allocation's return over the horizon (null when unpriced)"),
@@ -189,9 +192,9 @@ PORTFOLIO_BASELINES = Table(
     description="Each evaluated portfolio against three baselines over the same sessions (the trending ETFs and the "
                 "11 sector ETFs equally weighted, SPY), with turnover, return net of costs, and running hit rates, "
                 "curves, max drawdown and volatility per horizon (Spark).",
-    schema=(Column("evaluated_on", "date", "session the horizon ends on (the partition)"),
+    schema=(_EVALUATED_ON,
             Column("session_date", "date", "session the portfolio was built for"),
-            Column("horizon", "smallint", "holding horizon in sessions: 5, 10 or 20"),
+            _HORIZON,
             Column("method", "text", "the portfolio's weighting scheme or fallback (analytics_05)"),
             Column("holdings", "integer", "number of tickers in the portfolio"),
             Column("portfolio_return", "double precision", "the portfolio's return over the horizon"),
@@ -264,6 +267,9 @@ COLLECTION_FETCHES = Table(
             Column("source", "text", "market-data source asked"),
             Column("stored", "boolean", "a row for it is stored (false: the source had none, or it was refused)")),
 )
+
+# A view, not a table (sql/016): each portfolio's turnover against the previous session's, the one place it is computed.
+PORTFOLIO_TURNOVER_VIEW = "analytics_05_portfolio_turnover"
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,

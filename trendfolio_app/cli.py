@@ -140,12 +140,17 @@ def check_dates(start: dt.date, end: dt.date) -> None:
 def check_settings() -> None:
     """The settings that need no service, checked before the stack starts."""
     from trendfolio.preflight import check_spark_master
-    from trendfolio.sources import SOURCE_NAMES
+    from trendfolio.sources import SOURCE_NAMES, check_holdings_per_etf
+    from trendfolio.universe import Universe
 
     source = os.environ["TRENDFOLIO_SOURCE"]
     if source not in SOURCE_NAMES:
         raise stack.StackError(f"TRENDFOLIO_SOURCE={source!r} is not a market-data source: use "
                                f"{', '.join(SOURCE_NAMES)}")
+    try:
+        check_holdings_per_etf(source, Universe.from_environment().holdings_per_etf)
+    except settings.SettingInvalid as error:
+        raise stack.StackError(str(error)) from None
     check_spark_master(os.environ["SPARK_MASTER_URL"])
 
 

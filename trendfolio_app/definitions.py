@@ -10,8 +10,10 @@ from assets import ALL_ASSETS
 from jobs import daily_pipeline, daily_pipeline_at_2130_utc
 from resources import KafkaResource, MarketDataResource, PostgresResource, SparkResource
 from trendfolio import settings
+from trendfolio.universe import BENCHMARK_ETFS_VARIABLE, HOLDINGS_PER_ETF_VARIABLE, SECTOR_ETFS_VARIABLE, Universe
 
 settings.require()
+Universe.from_environment()  # a wrong ETF list or holdings count fails the load in one line naming it
 
 
 def optional(name: str, default: str):
@@ -32,6 +34,10 @@ defs = Definitions(
             master_url=optional("SPARK_MASTER_URL", SparkResource.model_fields["master_url"].default)),
         "market_data": MarketDataResource(
             source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=optional("TRENDFOLIO_REPLAY_DIR", ""),
-            yahoo_base_url=optional("TRENDFOLIO_YAHOO_BASE_URL", "")),
+            yahoo_base_url=optional("TRENDFOLIO_YAHOO_BASE_URL", ""),
+            benchmark_etfs=optional(BENCHMARK_ETFS_VARIABLE, MarketDataResource.model_fields["benchmark_etfs"].default),
+            sector_etfs=optional(SECTOR_ETFS_VARIABLE, MarketDataResource.model_fields["sector_etfs"].default),
+            holdings_per_etf=EnvVar.int(HOLDINGS_PER_ETF_VARIABLE) if os.environ.get(HOLDINGS_PER_ETF_VARIABLE)
+            else MarketDataResource.model_fields["holdings_per_etf"].default),
     },
 )

@@ -3,7 +3,9 @@ PNG charts of the cumulative curves (`trendfolio report --start D1 --end D2`).
 
 Every figure is computed here from the rows of analytics_05 (the portfolios, built for sessions in the range) and
 analytics_08 (each portfolio's evaluation against its baselines): nothing is recomputed from prices, and the running
-columns of analytics_08 are not used, so a report over a sub-range describes that sub-range alone.
+columns of analytics_08 are not used, so a report over a sub-range describes that sub-range alone. Why a portfolio of a
+session with a trending ETF is not a stock portfolio of at least MIN_STOCKS stocks is read from the stored inputs of
+analytics_05 (analytics_03's trending ETFs, collected_04's lists, collected_06's closes).
 """
 
 from __future__ import annotations
@@ -17,9 +19,23 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from trendfolio.analytics.allocation import FALLBACK_BENCHMARK, FALLBACK_TRENDING_ETFS, SCORE_INVERSE_VOL
+from trendfolio import calendar
+from trendfolio.analytics.allocation import (
+    FALLBACK_BENCHMARK,
+    FALLBACK_TRENDING_ETFS,
+    LOOKBACK_SESSIONS,
+    SCORE_INVERSE_VOL,
+    AllocationRule,
+)
+from trendfolio.collect import held_lists
 
 MIN_STOCKS = 10  # a "real" stock portfolio: at least this many stocks
+# Why a session with a trending ETF has no stock portfolio of MIN_STOCKS: the first that applies, in this order.
+SHORTFALL_CAUSES = {
+    "holdings": "a trending ETF had no holdings list dated within {age} days of the session",
+    "prices": f"a held stock lacked one of the {LOOKBACK_SESSIONS} closes its measures need",
+    "scores": f"fewer than {MIN_STOCKS} held stocks scored above 0 (every list and close stored)",
+}
 BASELINE_NAMES = {"trending_etfs": "trending ETFs (equal weight)", "sector_etfs": "11 sector ETFs (equal weight)",
                   "spy": "SPY"}
 
@@ -36,7 +52,37 @@ def _frame(conn: psycopg.Connection, sql: str, params) -> pd.DataFrame:
     return pd.DataFrame(cursor.fetchall(), columns=[c.name for c in cursor.description])
 
 
-def load(database_url: str, start: dt.date, end: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def shortfall_causes(conn: psycopg.Connection, start: dt.date, end: dt.date, max_age_days: int) -> dict[dt.date, str]:
+    """For each session in [start, end] with a trending ETF, the first of SHORTFALL_CAUSES that applies to it (the
+    stored lists and closes decide; `scores` when both are complete)."""
+    trending = conn.execute("SELECT session_date, ticker FROM analytics_03_trending_etfs "
+                            "WHERE is_trending AND session_date BETWEEN %s AND %s", (start, end)).fetchall()
+    listed: dict[dt.date, set[str]] = {}
+    held: set[tuple[dt.date, str]] = set()
+    for session, etf, _, stock in held_lists(conn, start, end, max_age_days):
+        listed.setdefault(session, set()).add(etf)
+        held.add((session, stock))
+    pairs = sorted(held)
+    closes = {} if not pairs else dict(((session, stock), count) for session, stock, count in conn.execute(
+        "SELECT w.session, w.stock, count(p.trade_date) FROM unnest(%s::date[], %s::text[], %s::date[]) "
+        "AS w(session, stock, first) LEFT JOIN collected_06_daily_stock_history AS p "
+        "ON p.ticker = w.stock AND p.trade_date BETWEEN w.first AND w.session GROUP BY 1, 2",
+        ([d for d, _ in pairs], [s for _, s in pairs],
+         [calendar.previous_sessions(d, LOOKBACK_SESSIONS)[0] for d, _ in pairs])).fetchall())
+    unpriced = {session for (session, _), count in closes.items() if count < LOOKBACK_SESSIONS}
+    causes = {}
+    for session, etf in trending:
+        if etf not in listed.get(session, ()):
+            causes[session] = "holdings"
+        else:
+            causes.setdefault(session, "prices" if session in unpriced else "scores")
+    return causes
+
+
+def load(database_url: str, start: dt.date, end: dt.date,
+         max_age_days: int = AllocationRule().max_holdings_age_days) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The portfolios (one row per session, horizon and method, with the cause of a shortfall where it applies) and
+    their evaluations."""
     with psycopg.connect(database_url) as conn:
         portfolios = _frame(conn, (
             "SELECT session_date, horizon, method, count(*) AS holdings, max(weight) - min(weight) AS weight_spread, "
@@ -45,6 +91,8 @@ def load(database_url: str, start: dt.date, end: dt.date) -> tuple[pd.DataFrame,
         scored = _frame(conn, (
             "SELECT * FROM analytics_08_portfolio_baselines WHERE session_date BETWEEN %s AND %s "
             "ORDER BY horizon, evaluated_on"), (start, end))
+        causes = shortfall_causes(conn, start, end, max_age_days)
+    portfolios["shortfall_cause"] = portfolios.session_date.map(causes)
     return portfolios, scored
 
 
@@ -58,6 +106,7 @@ def horizon_figures(portfolios: pd.DataFrame, scored: pd.DataFrame, horizon: int
     rows = scored[scored.horizon == horizon]
     weighted = built[built.method == SCORE_INVERSE_VOL]
     with_trending = built[built.method != FALLBACK_BENCHMARK]
+    short = with_trending[(with_trending.method != SCORE_INVERSE_VOL) | (with_trending.holdings < MIN_STOCKS)]
     figures = {
         "portfolios": len(built),
         "weighted_share": len(weighted) / len(built) if len(built) else math.nan,
@@ -67,6 +116,7 @@ def horizon_figures(portfolios: pd.DataFrame, scored: pd.DataFrame, horizon: int
         "weighted_10_share_of_trending": ((with_trending.method == SCORE_INVERSE_VOL)
                                           & (with_trending.holdings >= MIN_STOCKS)).mean()
         if len(with_trending) else math.nan,
+        **{f"short_{cause}": int((short.shortfall_cause == cause).sum()) for cause in SHORTFALL_CAUSES},
         "weighted_unequal_share": (weighted.weight_spread > 1e-9).mean() if len(weighted) else math.nan,
         "weighted_relaxed_share": weighted.relaxed.mean() if len(weighted) else math.nan,
         "median_stocks": float(weighted.holdings.median()) if len(weighted) else math.nan,
@@ -100,7 +150,7 @@ def _share(value: float) -> str:
     return "–" if isinstance(value, float) and math.isnan(value) else f"{value:.1%}"
 
 
-def horizon_table(f: dict[str, float], horizon: int) -> str:
+def horizon_table(f: dict[str, float], horizon: int, max_age_days: int) -> str:
     lines = [f"### {horizon}-session portfolios", "", "| figure | value |", "|---|---|",
              f"| portfolios built | {f['portfolios']} |",
              f"| scored (horizon elapsed, every holding priced) | {f['scored']} |",
@@ -109,6 +159,8 @@ def horizon_table(f: dict[str, float], horizon: int) -> str:
              f"| fallback: SPY (no trending ETF) | {_share(f['fallback_spy_share'])} |",
              f"| of sessions with a trending ETF: weighted with ≥ {MIN_STOCKS} stocks "
              f"| {_share(f['weighted_10_share_of_trending'])} of {f['with_trending']} |",
+             *[f"| short of that because {SHORTFALL_CAUSES[cause].format(age=max_age_days)} | {f[f'short_{cause}']} |"
+               for cause in SHORTFALL_CAUSES],
              f"| weighted portfolios whose weights differ (not all 1/n) | {_share(f['weighted_unequal_share'])} |",
              f"| weighted portfolios with a relaxed cap | {_share(f['weighted_relaxed_share'])} |",
              f"| median stocks in a weighted portfolio | {f['median_stocks']:.0f} |"]
@@ -152,9 +204,9 @@ def chart(scored: pd.DataFrame, horizon: int, path: Path) -> None:
 
 
 def write_report(database_url: str, start: dt.date, end: dt.date, out: Path, command: str,
-                 horizons=(5, 10, 20)) -> Report:
+                 horizons=(5, 10, 20), max_age_days: int = AllocationRule().max_holdings_age_days) -> Report:
     """Writes `out`/README.md and `out`/cumulative_h<h>.png; fails when the range holds no portfolio."""
-    portfolios, scored = load(database_url, start, end)
+    portfolios, scored = load(database_url, start, end, max_age_days)
     if portfolios.empty:
         raise ValueError(f"no portfolio stored for sessions {start} .. {end}: run the pipeline (or a backfill) first")
     out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +234,7 @@ def write_report(database_url: str, start: dt.date, end: dt.date, out: Path, com
         "## Per horizon", "",
     ]
     for h in horizons:
-        parts += [horizon_table(figures[h], h), ""]
+        parts += [horizon_table(figures[h], h, max_age_days), ""]
         if figures[h]["scored"]:
             parts += [f"![cumulative returns, h = {h}](cumulative_h{h}.png)", ""]
     (out / "README.md").write_text("\n".join(parts))

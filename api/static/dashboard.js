@@ -305,9 +305,48 @@ async function renderChanges(session, horizon) {
 
 // --- track record --------------------------------------------------------------------------------------------------
 
-function renderTrackRecord(session, horizon) {
+async function allItems(path) {  // every page of a list endpoint, oldest first
+  const items = [];
+  for (;;) {
+    const body = await getJson(`${path}${path.includes("?") ? "&" : "?"}limit=1000&offset=${items.length}`);
+    items.push(...body.items);
+    if (!body.items.length || items.length >= body.total) return items;
+  }
+}
+
+const OUTCOMES = { benchmark_held: "tie: SPY held", unpriced: "unpriced" };
+
+// What became of each portfolio of the horizon (analytics_07): the ties and the unpriced ones, which the hit rate
+// leaves out, and the tracks its running figures restart on after a gap. Returns the restarts' first sessions.
+function renderOutcomes(horizon, rows) {
+  const ties = rows.filter(r => r.status === "benchmark_held"), unpriced = rows.filter(r => r.status === "unpriced");
+  const starts = [...new Set(rows.map(r => r.track_start).filter(Boolean))];
+  const restarts = starts.slice(1);
+  const tracks = restarts.length
+    ? ` Running figures restart after a gap on ${restarts.join(", ")} (first track from ${starts[0]}).`
+    : starts.length ? ` One uninterrupted track since ${starts[0]}.` : "";
+  $("track-outcomes").textContent = rows.length
+    ? `${rows.length} ${horizon}-session portfolios have reached the end of their horizon: ` +
+      `${rows.length - ties.length - unpriced.length} scored against SPY, ${ties.length} ` +
+      `${ties.length === 1 ? "tie" : "ties"} (SPY held because no ` +
+      `sector trended: outside the hit rate, in the curves), ${unpriced.length} unpriced (a holding without a ` +
+      `price: outside the hit rate and the curves).${tracks}`
+    : `No ${horizon}-session portfolio has reached the end of its horizon yet.`;
+  renderTable("table-outcomes", {
+    caption: `${horizon}-session portfolios outside the hit rate (analytics_07)`, csvName: "outside-hit-rate",
+    columns: [{ key: "session_date", label: "session" }, { key: "evaluated_on", label: "horizon ended" },
+              { key: "status", label: "outcome", format: v => OUTCOMES[v] },
+              { key: "unpriced_tickers", label: "without a price", format: v => v ? v.split(",").join(", ") : "–" }],
+    rows: rows.filter(r => r.status !== "evaluated"),
+  });
+  return restarts;
+}
+
+async function renderTrackRecord(session, horizon) {
   const record = view.trackRecord;
   if (!record) return;
+  const outcomes = await allItems(`/api/performance?horizon=${horizon}`);
+  const restarts = renderOutcomes(horizon, outcomes);
   const mine = record.horizons.find(r => r.horizon === horizon);
   $("track-summary").textContent = mine.evaluations
     ? `${horizon}-session portfolios: ${mine.evaluations} scored up to ${mine.last_evaluated_on}; beat SPY ` +
@@ -342,16 +381,29 @@ function renderTrackRecord(session, horizon) {
   const line = (name, key, style) => ({ type: "scatter", mode: "lines", name, line: style,
                                         x: curve.map(c => c.evaluated_on), y: curve.map(c => c[key]),
                                         hovertemplate: `${name} %{x}: %{y:.2%}<extra></extra>` });
-  return plot("chart-performance", [
+  const traces = [
     line(`portfolio ${horizon}d`, "cumulative_return", { color: HORIZON_COLORS[horizon], width: 3 }),
     line("net of costs", "cumulative_net_return", { color: HORIZON_COLORS[horizon], width: 1 }),
     line("SPY", "cumulative_benchmark_return", { color: "#424242", dash: "dot" }),
     line("trending ETFs", "cumulative_trending_etfs_return", { color: "#2e7d32", dash: "dash" }),
     line("11 sectors", "cumulative_sector_etfs_return", { color: "#9e9e9e", dash: "dashdot" }),
     line("drawdown", "drawdown", { color: "#b00020", width: 1 }),
-  ], { xaxis: dateAxis({ title: { text: "session the horizon ended" } }),
-       yaxis: { title: { text: "cumulative return" }, tickformat: ".0%" }, shapes: [sessionLine(session)],
-       legend: { orientation: "h", y: 1.12 } });
+  ];
+  const tied = new Set(outcomes.filter(r => r.status === "benchmark_held").map(r => r.evaluated_on));
+  const ties = curve.filter(c => tied.has(c.evaluated_on));
+  if (ties.length) {
+    traces.push({ type: "scatter", mode: "markers", name: "tie (SPY held)", x: ties.map(c => c.evaluated_on),
+                  y: ties.map(c => c.cumulative_return), marker: { symbol: "circle-open", size: 9, color: "#424242" },
+                  hovertemplate: "%{x}: SPY held, a tie<extra></extra>" });
+  }
+  const restartLine = day => ({ ...sessionLine(day), name: "track restart", line: { color: "#b26a00", width: 2 } });
+  return plot("chart-performance", traces, {
+    xaxis: dateAxis({ title: { text: "session the horizon ended" } }),
+    yaxis: { title: { text: "cumulative return" }, tickformat: ".0%" },
+    shapes: [sessionLine(session), ...restarts.map(restartLine)],
+    annotations: restarts.map(day => ({ x: day, xref: "x", y: 1, yref: "paper", text: "track restarts (gap)",
+                                        showarrow: false, xanchor: "left", font: { color: "#b26a00", size: 11 } })),
+    legend: { orientation: "h", y: 1.12 } });
 }
 
 // --- drill-down ----------------------------------------------------------------------------------------------------

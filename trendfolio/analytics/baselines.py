@@ -16,7 +16,6 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from trendfolio.analytics.allocation import FALLBACK_BENCHMARK
-from trendfolio.analytics.trending import session_numbers
 from trendfolio.universe import SECTOR_ETFS
 
 TRADING_SESSIONS_PER_YEAR = 252
@@ -40,32 +39,15 @@ class CostRule:
             raise ValueError(f"invalid cost per unit of turnover {self.cost_per_turnover}")
 
 
-def turnover(allocations: DataFrame, calendar: DataFrame) -> DataFrame:
-    """session_date, horizon, turnover = Σ|w - w_prev| / 2 against the previous session's portfolio of the same
-    horizon; no row when that session has no stored portfolio."""
-    numbered = allocations.join(calendar.withColumnRenamed("trade_date", "session_date"), "session_date")
-    now = numbered.select("session_no", "horizon", "ticker", "weight")
-    before = numbered.select((F.col("session_no") + 1).alias("session_no"), "horizon", "ticker",
-                             F.col("weight").alias("previous_weight"))
-    both = now.select("session_no", "horizon").distinct().join(
-        before.select("session_no", "horizon").distinct(), ["session_no", "horizon"])
-    changes = (
-        now.join(before, ["session_no", "horizon", "ticker"], "full").join(both, ["session_no", "horizon"])
-        .groupBy("session_no", "horizon")
-        .agg((F.sum(F.abs(F.coalesce("weight", F.lit(0.0)) - F.coalesce("previous_weight", F.lit(0.0)))) / 2)
-             .alias("turnover"))
-    )
-    return changes.join(calendar.withColumnRenamed("trade_date", "session_date"), "session_no").drop("session_no")
-
-
 def baseline_rows(
-    performance: DataFrame, allocations: DataFrame, trending: DataFrame, etf_prices: DataFrame, rule: CostRule,
+    performance: DataFrame, allocations: DataFrame, turnover: DataFrame, trending: DataFrame, etf_prices: DataFrame,
+    rule: CostRule,
 ) -> DataFrame:
     """The per-row figures (ROW_COLUMNS) of each analytics_07 row (`performance`: evaluated_on, session_date, horizon,
-    holdings, portfolio_return, benchmark_return, source). `allocations`: analytics_05's session_date, horizon, ticker,
-    weight, method from the session before the earliest portfolio on. `trending`: analytics_03's session_date, ticker,
-    is_trending. `etf_prices`: ticker, trade_date, adj_close of the 15 ETFs (SPY's rows number the sessions)."""
-    calendar = session_numbers(etf_prices.where(F.col("ticker") == "SPY"))
+    holdings, portfolio_return, benchmark_return, source). `allocations`: analytics_05's session_date, horizon, method
+    of the portfolios. `turnover`: session_date, horizon, turnover of the portfolios (the view
+    analytics_05_portfolio_turnover, sql/016). `trending`: analytics_03's session_date, ticker, is_trending.
+    `etf_prices`: ticker, trade_date, adj_close of the 15 ETFs."""
     entry = etf_prices.select("ticker", F.col("trade_date").alias("session_date"), F.col("adj_close").alias("p0"))
     exit_ = etf_prices.select("ticker", F.col("trade_date").alias("evaluated_on"), F.col("adj_close").alias("p1"))
     spans = performance.select("evaluated_on", "session_date", "horizon")
@@ -78,7 +60,7 @@ def baseline_rows(
     sector_return = (etf_returns.where(F.col("ticker").isin(*SECTOR_ETFS))
                      .groupBy(*keys).agg(F.avg("ret").alias("sector_etfs_return")))
     methods = allocations.groupBy("session_date", "horizon").agg(F.min("method").alias("method"))
-    turned = turnover(allocations.select("session_date", "horizon", "ticker", "weight"), calendar)
+    turned = turnover.select("session_date", "horizon", "turnover")
     rows = (
         performance.join(methods, ["session_date", "horizon"])
         .join(trending_return, keys, "left").join(sector_return, keys, "left")

@@ -7,12 +7,16 @@ from typing import Protocol
 
 import pandas as pd
 
+from trendfolio.settings import SettingInvalid
 from trendfolio.tables import DAILY_STOCK_HISTORY, ETF_HOLDINGS
+from trendfolio.universe import HOLDINGS_PER_ETF_VARIABLE
 
 # What a source returns: the collected tables' columns without what the pipeline adds (source, the holdings' date).
 OHLC_COLUMNS = [column for column in DAILY_STOCK_HISTORY.columns if column != "source"]
 HOLDINGS_COLUMNS = [column for column in ETF_HOLDINGS.columns if column not in ("as_of_date", "source")]
 SOURCE_NAMES = ("synthetic", "replay", "yfinance")
+# The most holdings per ETF a source can list: Yahoo's topHoldings (yfinance's funds_data.top_holdings) has 10.
+MOST_HOLDINGS_PER_ETF = {"yfinance": 10}
 
 
 class MarketDataSource(Protocol):
@@ -32,7 +36,19 @@ def refused_by_source(source: MarketDataSource) -> tuple[list, dict[str, str]]:
     return list(getattr(source, "last_refused", [])), dict(getattr(source, "last_unreadable", {}))
 
 
+def check_holdings_per_etf(name: str, top_n: int) -> None:
+    """SettingInvalid, in one line, when the source cannot list `top_n` holdings per ETF."""
+    most = MOST_HOLDINGS_PER_ETF.get(name)
+    if most is not None and top_n > most:
+        raise SettingInvalid(f"{HOLDINGS_PER_ETF_VARIABLE}={top_n}: the {name} source lists at most {most} holdings per "
+                             f"ETF; use {most} or fewer, or another source")
+
+
 def make_source(name: str, **options) -> MarketDataSource:
+    """`options`: the source's own (its constructor's keywords); `top_n` (holdings per ETF) is checked against what
+    the source can list."""
+    if options.get("top_n"):
+        check_holdings_per_etf(name, options["top_n"])
     if name == "synthetic":
         from trendfolio.sources.synthetic import SyntheticSource
 

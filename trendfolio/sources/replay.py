@@ -46,6 +46,7 @@ import pandas as pd
 
 from trendfolio import settings
 from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
+from trendfolio.universe import HOLDINGS_PER_ETF
 from trendfolio.validation import Rejection
 
 SOURCE_NAME = "replay"
@@ -62,7 +63,6 @@ RENAMES = {
     "RXN": "ZWS",  # Rexnord became Zurn Elkay Water Solutions, 2021-10
     "SGMS": "LNW",  # Scientific Games became Light & Wonder, 2022
 }
-YAHOO_TOP_HOLDINGS = 10
 MALFORMED_LINE = "malformed_line"
 UNREADABLE_FILE = "unreadable_file"
 
@@ -240,7 +240,7 @@ def _cached_holdings(path: Path, modified: float) -> list:
 class ReplaySource:
     name = SOURCE_NAME
 
-    def __init__(self, directories: str | os.PathLike | list | None = None, top_n: int | None = YAHOO_TOP_HOLDINGS):
+    def __init__(self, directories: str | os.PathLike | list | None = None, top_n: int | None = HOLDINGS_PER_ETF):
         self.directories = resolve_directories(directories)
         missing = [str(d) for d in self.directories if not d.is_dir()]
         if missing:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trendfolio import calendar
-from trendfolio.universe import SECTOR_ETFS
+from trendfolio.universe import HOLDINGS_PER_ETF, SECTOR_ETFS
 
 SOURCE_NAME = "synthetic"
 EPOCH = dt.date(2015, 1, 2)  # first synthetic session; every path starts here at its base price
@@ -49,15 +49,28 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def generated_holding(etf: str, rank: int) -> str:
+    """The made-up stock at `rank` (1-based) of a sector ETF's list beyond its real tickers, e.g. XLK-011: clearly
+    not a real ticker, and it names its sector."""
+    return f"{etf}-{rank:03d}"
+
+
 def _sector_of(stock: str) -> str:
+    if "-" in stock:
+        return stock.split("-", 1)[0]
     return next((etf for etf, members in SECTOR_HOLDINGS.items() if stock in members), "XLK")
 
 
 class SyntheticSource:
+    """`top_n`: holdings listed per ETF (the real tickers first, then made-up ones); `sectors`: the ETFs that follow a
+    sector path of their own (a configured sector ETF the table above does not know gets one too)."""
+
     name = SOURCE_NAME
 
-    def __init__(self, seed: int = 7):
+    def __init__(self, seed: int = 7, top_n: int = HOLDINGS_PER_ETF, sectors: tuple[str, ...] = SECTOR_ETFS):
         self.seed = seed
+        self.top_n = top_n
+        self.sectors = tuple(sectors)
 
     # --- price paths -------------------------------------------------------------------------------------------
     def _sessions(self, end: dt.date) -> list[dt.date]:
@@ -70,10 +83,10 @@ class SyntheticSource:
         return np.repeat(drifts, REGIME_SESSIONS)[:n] + noise
 
     def _market_returns(self, n: int) -> np.ndarray:
-        return np.mean([self._sector_returns(s, n) for s in SECTOR_ETFS], axis=0)
+        return np.mean([self._sector_returns(s, n) for s in self.sectors], axis=0)
 
     def _daily_returns(self, ticker: str, n: int) -> np.ndarray:
-        if ticker in SECTOR_ETFS:
+        if ticker in self.sectors:
             return self._sector_returns(ticker, n)
         if ticker in ("SPY", "DIA"):
             return self._market_returns(n) + np.random.default_rng(_seed(self.seed, ticker)).normal(0, 0.001, n)
@@ -119,13 +132,34 @@ class SyntheticSource:
             return frame
         return frame[(frame.trade_date >= start) & (frame.trade_date <= end)].reset_index(drop=True)
 
+    def _sector_members(self, etf: str, count: int) -> list[str]:
+        real = list(SECTOR_HOLDINGS.get(etf, ()))
+        return real + [generated_holding(etf, rank) for rank in range(len(real) + 1, count + 1)]
+
+    def _members(self, etf: str) -> list[str]:
+        """The ETF's list, at least `top_n` long: a sector's real tickers then made-up ones; a benchmark's real
+        tickers then the sectors' members taken in turn (it holds the whole market)."""
+        count = max(self.top_n, HOLDINGS_PER_ETF)
+        if etf in self.sectors:
+            return self._sector_members(etf, count)
+        members = list(BENCHMARK_HOLDINGS.get(etf, ()))
+        by_sector = [self._sector_members(sector, count) for sector in self.sectors]
+        for stock in (stock for rank in zip(*by_sector) for stock in rank):
+            if len(members) >= count:
+                break
+            if stock not in members:
+                members.append(stock)
+        return members
+
     def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
-        members = SECTOR_HOLDINGS.get(etf) or BENCHMARK_HOLDINGS.get(etf)
-        if members is None:
+        if etf not in self.sectors and etf not in BENCHMARK_HOLDINGS:
             return pd.DataFrame(columns=["etf_ticker", "holding_ticker", "holding_name", "weight"])
-        # Top-10 weights that drift slowly with the date, like a real fund's, and sum to well under 1.
+        # Weights that drift slowly with the date, like a real fund's, and sum to well under 1; drawn for the whole
+        # list, then cut to the `top_n` largest as Yahoo's topHoldings is.
+        members = self._members(etf)
         rng = np.random.default_rng(_seed(self.seed, "holdings", etf, as_of.year, as_of.month))
-        raw = np.sort(rng.dirichlet(np.ones(len(members)) * 2.0))[::-1] * 0.6
+        raw = (np.sort(rng.dirichlet(np.ones(len(members)) * 2.0))[::-1] * 0.6)[:self.top_n]
+        members = members[:self.top_n]
         return pd.DataFrame(
             {
                 "etf_ticker": etf,

@@ -27,6 +27,7 @@ import pandas as pd
 from curl_cffi import requests as curl_requests
 
 from trendfolio.sources import HOLDINGS_COLUMNS, OHLC_COLUMNS
+from trendfolio.universe import HOLDINGS_PER_ETF
 
 SOURCE_NAME = "yfinance"
 RATE_LIMIT_ERROR = "YFRateLimitError"
@@ -169,10 +170,12 @@ class YahooSource:
 
     def __init__(self, requests_per_second: float = 2.0, max_retries: int = 5, backoff_base_s: float = 2.0,
                  backoff_cap_s: float = 60.0, session=None, sleep: Callable[[float], None] = time.sleep,
-                 seed: int | None = None, timeout_s: float = 10.0, base_url: str = ""):
+                 seed: int | None = None, timeout_s: float = 10.0, base_url: str = "", top_n: int = HOLDINGS_PER_ETF):
         """`session`: a curl_cffi Session yfinance sends every request through (None: yfinance's own); `base_url`:
         instead, send them to a stand-in for Yahoo at that address (`RedirectedSession`; the tests and benchmarks
-        point it at their recorded-response server). `timeout_s`: yfinance's per-request timeout for the downloads."""
+        point it at their recorded-response server). `timeout_s`: yfinance's per-request timeout for the downloads.
+        `top_n`: holdings kept per ETF, at most the 10 Yahoo lists (`make_source` refuses more)."""
+        self.top_n = top_n
         if session is None and base_url:
             session = RedirectedSession(base_url)
         self.timeout_s = timeout_s
@@ -247,7 +250,7 @@ class YahooSource:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OHLC_COLUMNS)
 
     def etf_holdings(self, etf: str, as_of: dt.date) -> pd.DataFrame:
-        """The top 10 holdings Yahoo lists now (weights are fractions; Yahoo gives no as-of date)."""
+        """The `top_n` largest of the 10 holdings Yahoo lists now (weights are fractions; Yahoo gives no as-of date)."""
         import yfinance as yf
 
         result: list[pd.DataFrame] = []
@@ -262,7 +265,7 @@ class YahooSource:
             return {}
 
         self._retry([etf], fetch)
-        top = result[0]
+        top = result[0].sort_values("Holding Percent", ascending=False, kind="stable").head(self.top_n)
         return pd.DataFrame(
             {
                 "etf_ticker": etf,
