@@ -12,15 +12,13 @@ from assets.collection_checks import ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
-from trendfolio import calendar
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, PORTFOLIO_HORIZONS, AllocationRule
 from trendfolio.collect import (
-    held_price_windows,
-    held_stocks,
     in_windows,
     previous_closes,
     price_fetch_start,
-    ranked_sessions,
+    stock_price_windows,
+    windows_end,
 )
 from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
@@ -43,16 +41,10 @@ class HeldStockPrices(Collection):
     check_names = [c.name for c in CHECKS]
 
     def wanted(self, conn):
-        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
-        # horizons have not all elapsed. Sessions after the range that a run has already been through (a later range
-        # run first) are priced for the range's stocks too: that run could not know them (held_price_windows).
-        first = calendar.previous_sessions(self.start, EVALUATION_SESSIONS + 1)[0]
-        held = held_stocks(conn, first, self.end, self.max_holdings_age_days)
-        ran = sorted(set(self.sessions).union(
-            ranked_sessions(conn, first, calendar.session_after(self.end, EVALUATION_SESSIONS))))
-        self.windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, ran)
+        self.windows, ran = stock_price_windows(conn, self.sessions, LOOKBACK_SESSIONS, EVALUATION_SESSIONS,
+                                                self.max_holdings_age_days)
         self.tickers = sorted(self.windows)
-        self.fetch_through = max([self.end] + [last for spans in self.windows.values() for _, last in spans])
+        self.fetch_through = windows_end(self.windows, self.end)
         # A stock is expected on the sessions run of its spans: held, or within the horizon of a portfolio that held it.
         self.expected = [(stock, session) for stock in self.tickers for session in ran
                          if session >= self.start and in_windows(self.windows, stock, session)]

@@ -116,6 +116,25 @@ def held_price_windows(
     return spans
 
 
+def stock_price_windows(
+    conn: psycopg.Connection, sessions: list[dt.date], history_sessions: int, horizon_sessions: int, max_age_days: int
+) -> tuple[dict[str, list[tuple[dt.date, dt.date]]], list[dt.date]]:
+    """The spans of prices collected_06 keeps when running over `sessions` (`held_price_windows`), for the stocks held
+    on them and on the `horizon_sessions` before them (their portfolios' horizons have not all elapsed), and the
+    sessions runs have been through from the first of them on: the running ones and those a later range already ran
+    within the horizon, which that range's run could not know this range's stocks would need."""
+    first = calendar.previous_sessions(sessions[0], horizon_sessions + 1)[0]
+    held = held_stocks(conn, first, sessions[-1], max_age_days)
+    ran = sorted(set(sessions).union(
+        ranked_sessions(conn, first, calendar.session_after(sessions[-1], horizon_sessions))))
+    return held_price_windows(held, history_sessions, horizon_sessions, ran), ran
+
+
+def windows_end(windows: dict[str, list[tuple[dt.date, dt.date]]], end: dt.date) -> dt.date:
+    """The last date any span reaches, or `end`: how far the fetch goes (never past the last session run)."""
+    return max([end] + [last for spans in windows.values() for _, last in spans])
+
+
 def in_windows(windows: dict[str, list[tuple[dt.date, dt.date]]], ticker: str, day: dt.date) -> bool:
     return any(first <= day <= last for first, last in windows.get(ticker, ()))
 
