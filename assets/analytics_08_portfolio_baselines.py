@@ -15,7 +15,9 @@ from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.performance import rewritten_through
-from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
+from trendfolio.analytics.baselines import (
+    LOOKBACK_SESSIONS, ROW_COLUMNS, TRACK, CostRule, baseline_rows, portfolio_baselines,
+)
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_VIEW
 from trendfolio.warehouse import table_lock
@@ -50,7 +52,8 @@ def analytics_08_portfolio_baselines(
     # analytics_07 rewrites the evaluations up to LOOKBACK_SESSIONS after a range written before them: this table's rows
     # over the same sessions are recomputed from it, the later ones kept; the running figures are recomputed from every
     # stored row, those before the range and those after it, which this run rewrites. Read and written under the
-    # table's lock, so a range run in any order, or two at once, leaves the same table.
+    # table's lock, so a range run in any order, or two at once, leaves the same table. Every row, new or stored, takes
+    # its track from its analytics_07 row, which analytics_07 has just brought up to date.
     with table_lock(url, TABLE):
         with postgres.connect() as conn:
             last_stored, evaluated_through = conn.execute(
@@ -59,10 +62,11 @@ def analytics_08_portfolio_baselines(
         through = rewritten_through(end, evaluated_through)
         last = max(through, last_stored) if last_stored else through
         window = f"BETWEEN '{history_from}' AND '{through}'"
+        # An unpriced allocation has no return to compare.
         performance = read_sql(
             session, url, "SELECT evaluated_on, session_date, horizon, holdings, portfolio_return, benchmark_return, "
-            f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{through}' "
-            "AND status <> 'unpriced'")  # an unpriced allocation has no return to compare
+            f"source, {TRACK} FROM analytics_07_portfolio_performance "
+            f"WHERE evaluated_on BETWEEN '{start}' AND '{through}' AND status <> 'unpriced'")
         allocations = read_sql(
             session, url, "SELECT DISTINCT session_date, horizon, method FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}")
@@ -72,8 +76,10 @@ def analytics_08_portfolio_baselines(
                             f"WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
                               f"WHERE trade_date {window}")
-        stored = read_sql(session, url, f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE} "
-                          f"WHERE evaluated_on < '{start}' OR evaluated_on > '{through}'")
+        stored = read_sql(
+            session, url, f"SELECT {', '.join(f'b.{column}' for column in ROW_COLUMNS)}, p.{TRACK} FROM {TABLE} b "
+            "JOIN analytics_07_portfolio_performance p USING (evaluated_on, horizon) "
+            f"WHERE b.evaluated_on < '{start}' OR b.evaluated_on > '{through}'")
         new_rows = baseline_rows(performance, allocations, turnover, trending, etf_prices,
                                  CostRule(config.cost_per_turnover))
         written = replace_date_range(url, portfolio_baselines(new_rows, stored, start), TABLE, "evaluated_on", start,

@@ -101,7 +101,7 @@ def held_price_windows(
     if not held:
         return spans
     ran = sorted(ran)
-    every = calendar.sessions_between(calendar.previous_sessions(min(d for d, _ in held), history_sessions + 1)[0],
+    every = calendar.sessions_between(calendar.session_before(min(d for d, _ in held), history_sessions),
                                       ran[-1])
     position = {day: i for i, day in enumerate(every)}
     for session, stock in sorted(held, key=lambda pair: (pair[1], pair[0])):
@@ -123,7 +123,7 @@ def stock_price_windows(
     on them and on the `horizon_sessions` before them (their portfolios' horizons have not all elapsed), and the
     sessions runs have been through from the first of them on: the running ones and those a later range already ran
     within the horizon, which that range's run could not know this range's stocks would need."""
-    first = calendar.previous_sessions(sessions[0], horizon_sessions + 1)[0]
+    first = calendar.session_before(sessions[0], horizon_sessions)
     held = held_stocks(conn, first, sessions[-1], max_age_days)
     ran = sorted(set(sessions).union(
         ranked_sessions(conn, first, calendar.session_after(sessions[-1], horizon_sessions))))

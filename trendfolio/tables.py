@@ -181,7 +181,7 @@ PORTFOLIO_PERFORMANCE = Table(
 )
 
 def _running(doc: str) -> str:
-    return f"{doc} (running, per horizon, over every stored row up to evaluated_on)"
+    return f"{doc} (running, per horizon, over the stored rows of analytics_07's track up to evaluated_on)"
 
 
 PORTFOLIO_BASELINES = Table(
