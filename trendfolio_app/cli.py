@@ -196,8 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"trendfolio: daily_pipeline FAILED for {day} after {seconds:.0f} s at {failures.run_failure(result)} "
-              f"(run {result.run_id}){where}", file=sys.stderr)
+        print(f"trendfolio: daily_pipeline FAILED for {day} after {seconds:.0f} s at "
+              f"{failures.run_failure(result.all_events)} (run {result.run_id}){where}", file=sys.stderr)
         return 1
     warnings = f", {lines.warnings} warning{'s' if lines.warnings != 1 else ''} above" if lines.warnings else ""
     print(f"daily_pipeline succeeded for {day} in {seconds:.0f} s (run {result.run_id}){warnings}.")
@@ -255,7 +255,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return 0
     where = "" if args.verbose else f"; Dagster and Spark logs: {shown_path(log)}"
     if not result.success:
-        print(f"trendfolio: backfill FAILED at {failures.run_failure(result)} (run {result.run_id}); re-running the "
+        print(f"trendfolio: backfill FAILED at {failures.run_failure(result.failures)} (run {result.run_id}); re-running the "
               f"same range is safe{where}", file=sys.stderr)
         return 1
     print(f"backfill succeeded (run {result.run_id}); re-running the same range rewrites the same rows.")
