@@ -95,7 +95,7 @@ class Changes(Page[Change]):
     session_date: dt.date
     horizon: int
     previous_session: dt.date | None
-    turnover: float | None  # Σ|Δw| / 2 against the previous session's portfolio
+    turnover: float | None  # Σ|Δw| / 2 against the previous session's portfolio; None when that session has none
 
 
 class TrendingHistoryRow(BaseModel):

@@ -40,8 +40,9 @@ def realized_performance(db: DB, as_csv: AsCsv, horizon: int | None = HORIZON, l
 
 @router.get("/api/turnover", response_model=Page[Turnover], responses=CSV_RESPONSE)
 def turnover(db: DB, as_csv: AsCsv, horizon: int | None = HORIZON, limit: int = Limit(1000), offset: int = Offset()):
-    """Per session and horizon: the turnover against the previous computed session's portfolio (Σ|Δw| / 2) and how
-    many tickers entered and left, oldest first."""
+    """Per session and horizon: the turnover against the previous session's portfolio (Σ|Δw| / 2) and how many
+    tickers entered and left, oldest first; a portfolio whose previous session has none (the first, or the first after
+    sessions never run) has no turnover and is not listed."""
     if horizon is not None:
         require_horizon(horizon)
     with db.connect() as conn:

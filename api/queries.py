@@ -17,6 +17,7 @@ PORTFOLIO_TABLE = tables.PORTFOLIO_ALLOCATION.name
 HOLDINGS_TABLE = tables.ETF_HOLDINGS.name
 ETF_PRICES_TABLE = tables.DAILY_ETF_OHLC.name
 STOCK_PRICES_TABLE = tables.DAILY_STOCK_HISTORY.name
+TURNOVER_VIEW = tables.PORTFOLIO_TURNOVER_VIEW
 # Realized performance: the columns the API serves, in order.
 PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
 BASELINES_TABLE = tables.PORTFOLIO_BASELINES.name
@@ -241,29 +242,18 @@ def portfolio_changes(conn, session_date: dt.date, previous: dt.date | None, hor
 
 
 def turnover(conn, horizon: int | None) -> list[dict]:
-    """Per (session, horizon): turnover against the previous computed session's portfolio of the same horizon
-    (Σ|Δw| / 2), and how many tickers entered and left; the first session of each horizon has no previous one."""
+    """Per (session, horizon) with a previous session's portfolio: the turnover against it and how many tickers
+    entered and left (sql/016's view, the one place the turnover is computed), oldest first."""
     return Database.rows(conn, f"""
-        WITH s AS (SELECT DISTINCT session_date, horizon FROM {PORTFOLIO_TABLE}
-                   WHERE %s::smallint IS NULL OR horizon = %s::smallint),
-             pairs AS (SELECT session_date, horizon,
-                              lag(session_date) OVER (PARTITION BY horizon ORDER BY session_date) AS previous_session
-                       FROM s),
-             deltas AS (
-                 SELECT p.session_date, p.horizon, a.ticker, a.weight AS now, 0.0 AS before
-                 FROM pairs p JOIN {PORTFOLIO_TABLE} a ON a.session_date = p.session_date AND a.horizon = p.horizon
-                 WHERE p.previous_session IS NOT NULL
-                 UNION ALL
-                 SELECT p.session_date, p.horizon, a.ticker, 0.0, a.weight
-                 FROM pairs p JOIN {PORTFOLIO_TABLE} a ON a.session_date = p.previous_session AND a.horizon = p.horizon),
-             per_ticker AS (SELECT session_date, horizon, ticker, sum(now) AS now, sum(before) AS before
-                            FROM deltas GROUP BY 1, 2, 3)
-        SELECT p.session_date, p.horizon, p.previous_session,
-               sum(abs(t.now - t.before)) / 2 AS turnover,
-               count(*) FILTER (WHERE t.before = 0 AND t.now > 0) AS entered,
-               count(*) FILTER (WHERE t.now = 0 AND t.before > 0) AS left_count
-        FROM pairs p JOIN per_ticker t USING (session_date, horizon)
-        GROUP BY 1, 2, 3 ORDER BY 1, 2""", (horizon, horizon))
+        SELECT session_date, horizon, previous_session, turnover, entered, left_count FROM {TURNOVER_VIEW}
+        WHERE turnover IS NOT NULL AND (%s::smallint IS NULL OR horizon = %s::smallint)
+        ORDER BY session_date, horizon""", (horizon, horizon))
+
+
+def portfolio_turnover(conn, session_date: dt.date, horizon: int) -> float | None:
+    """The portfolio's turnover against the previous session's (None when that session has no portfolio)."""
+    return Database.value(conn, f"SELECT turnover FROM {TURNOVER_VIEW} WHERE session_date = %s AND horizon = %s",
+                          (session_date, horizon))
 
 
 BASELINE_COLUMNS = (

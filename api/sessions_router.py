@@ -88,17 +88,15 @@ def portfolio_changes(db: DB, as_csv: AsCsv, session_date: IsoDate,
                       horizon: int = PathParam(description="5, 10 or 20 sessions"), limit: int = Limit(),
                       offset: int = Offset()):
     """What entered, left and changed weight in the portfolio since the previous computed session's portfolio of the
-    same horizon, and the turnover (Σ|Δw| / 2)."""
+    same horizon, and the turnover (Σ|Δw| / 2) against the previous session's portfolio: null for the first portfolio
+    and for the first after sessions never run (their changes are listed, but no trade spans a gap)."""
     require_horizon(horizon)
     require_session_day(session_date)
     with db.connect() as conn:
         require_computed(conn, session_date, queries.PORTFOLIO_TABLE)
         previous = queries.previous_portfolio_session(conn, session_date, horizon)
         rows = queries.portfolio_changes(conn, session_date, previous, horizon)
-    if previous is None:  # the first portfolio: everything entered, but there is nothing to turn over from
-        turnover = None
-    else:
-        turnover = sum(abs(row["weight_change"]) for row in rows) / 2
+        turnover = queries.portfolio_turnover(conn, session_date, horizon)
     return page({"session_date": session_date, "horizon": horizon, "previous_session": previous,
                  "turnover": turnover, "total": len(rows), "limit": limit, "offset": offset,
                  "items": rows[offset:offset + limit]}, as_csv, Change, f"changes-{session_date}-h{horizon}")

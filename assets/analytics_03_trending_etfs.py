@@ -46,7 +46,7 @@ def analytics_03_trending_etfs(
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
     rule = config.rule()
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     prices = read_sql(

@@ -18,6 +18,7 @@ from trendfolio.analytics.performance import (
     UNPRICED,
     realized_performance,
     refresh_running_figures,
+    rewritten_through,
 )
 from trendfolio.spark_io import read_sql, replace_date_range
 from trendfolio.warehouse import table_lock
@@ -38,7 +39,7 @@ def analytics_07_portfolio_performance(
     context: AssetExecutionContext, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     # Evaluations stored after the range depend on it (allocations of the range are evaluated up to LOOKBACK_SESSIONS
@@ -47,8 +48,7 @@ def analytics_07_portfolio_performance(
     with table_lock(postgres.database_url, TABLE):
         with postgres.connect() as conn:
             stored_through = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
-        through = min(max(end, stored_through), calendar.session_after(end, LOOKBACK_SESSIONS)) \
-            if stored_through else end
+        through = rewritten_through(end, stored_through)
         window = f"BETWEEN '{history_from}' AND '{through}'"
         allocations = read_sql(
             session, postgres.database_url,

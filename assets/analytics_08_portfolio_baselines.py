@@ -14,10 +14,12 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
-from trendfolio.analytics.performance import LOOKBACK_SESSIONS as PERFORMANCE_LOOKBACK
-from trendfolio.analytics.baselines import LOOKBACK_SESSIONS, ROW_COLUMNS, CostRule, baseline_rows, portfolio_baselines
+from trendfolio.analytics.performance import rewritten_through
+from trendfolio.analytics.baselines import (
+    LOOKBACK_SESSIONS, ROW_COLUMNS, TRACK, CostRule, baseline_rows, portfolio_baselines,
+)
 from trendfolio.spark_io import read_sql, replace_date_range
-from trendfolio.tables import PORTFOLIO_BASELINES
+from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_VIEW
 from trendfolio.warehouse import table_lock
 
 TABLE = PORTFOLIO_BASELINES.name
@@ -43,37 +45,43 @@ def analytics_08_portfolio_baselines(
     context: AssetExecutionContext, config: CostConfig, spark: SparkResource, postgres: PostgresResource
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
-    history_from = calendar.previous_sessions(start, LOOKBACK_SESSIONS + 1)[0]
+    history_from = calendar.session_before(start, LOOKBACK_SESSIONS)
     began = time.monotonic()
     session = spark.session(len(sessions))
     url = postgres.database_url
     # analytics_07 rewrites the evaluations up to LOOKBACK_SESSIONS after a range written before them: this table's rows
     # over the same sessions are recomputed from it, the later ones kept; the running figures are recomputed from every
     # stored row, those before the range and those after it, which this run rewrites. Read and written under the
-    # table's lock, so a range run in any order, or two at once, leaves the same table.
+    # table's lock, so a range run in any order, or two at once, leaves the same table. Every row, new or stored, takes
+    # its track from its analytics_07 row, which analytics_07 has just brought up to date.
     with table_lock(url, TABLE):
         with postgres.connect() as conn:
             last_stored, evaluated_through = conn.execute(
                 f"SELECT (SELECT max(evaluated_on) FROM {TABLE}), "
                 "(SELECT max(evaluated_on) FROM analytics_07_portfolio_performance)").fetchone()
-        through = min(max(end, evaluated_through), calendar.session_after(end, PERFORMANCE_LOOKBACK)) \
-            if evaluated_through else end
+        through = rewritten_through(end, evaluated_through)
         last = max(through, last_stored) if last_stored else through
         window = f"BETWEEN '{history_from}' AND '{through}'"
+        # An unpriced allocation has no return to compare.
         performance = read_sql(
             session, url, "SELECT evaluated_on, session_date, horizon, holdings, portfolio_return, benchmark_return, "
-            f"source FROM analytics_07_portfolio_performance WHERE evaluated_on BETWEEN '{start}' AND '{through}' "
-            "AND status <> 'unpriced'")  # an unpriced allocation has no return to compare
+            f"source, {TRACK} FROM analytics_07_portfolio_performance "
+            f"WHERE evaluated_on BETWEEN '{start}' AND '{through}' AND status <> 'unpriced'")
         allocations = read_sql(
-            session, url, "SELECT session_date, horizon, ticker, weight, method FROM analytics_05_portfolio_allocation "
+            session, url, "SELECT DISTINCT session_date, horizon, method FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}")
+        turnover = read_sql(session, url, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
+                            f"WHERE session_date {window}")
         trending = read_sql(session, url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs "
                             f"WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
                               f"WHERE trade_date {window}")
-        stored = read_sql(session, url, f"SELECT {', '.join(ROW_COLUMNS)} FROM {TABLE} "
-                          f"WHERE evaluated_on < '{start}' OR evaluated_on > '{through}'")
-        new_rows = baseline_rows(performance, allocations, trending, etf_prices, CostRule(config.cost_per_turnover))
+        stored = read_sql(
+            session, url, f"SELECT {', '.join(f'b.{column}' for column in ROW_COLUMNS)}, p.{TRACK} FROM {TABLE} b "
+            "JOIN analytics_07_portfolio_performance p USING (evaluated_on, horizon) "
+            f"WHERE b.evaluated_on < '{start}' OR b.evaluated_on > '{through}'")
+        new_rows = baseline_rows(performance, allocations, turnover, trending, etf_prices,
+                                 CostRule(config.cost_per_turnover))
         written = replace_date_range(url, portfolio_baselines(new_rows, stored, start), TABLE, "evaluated_on", start,
                                      last)
     # Read back from the rows just written (≤ 3): a Spark action would recompute the job.

@@ -83,11 +83,12 @@ def time_pipeline(start: str, end: str) -> float:
 
 def time_plain_night(day: str) -> float:
     from bench.plain_night import night
-    from trendfolio.sources import make_source
+    from trendfolio_app.definitions import defs
 
-    source = make_source(os.environ.get("TRENDFOLIO_SOURCE", "synthetic"))
+    # The source and universe the night's resource makes from the same environment.
+    market_data = defs.resources["market_data"].process_config_and_initialize()
     began = time.perf_counter()
-    night(os.environ["DATABASE_URL"], dt.date.fromisoformat(day), source)
+    night(os.environ["DATABASE_URL"], dt.date.fromisoformat(day), market_data.client(), market_data.universe())
     return time.perf_counter() - began
 
 

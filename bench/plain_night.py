@@ -29,7 +29,9 @@ from trendfolio.analytics.allocation import (
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS as ALLOCATION_LOOKBACK
 from trendfolio.analytics.baselines import BASELINES, ROW_COLUMNS, TRADING_SESSIONS_PER_YEAR, CostRule
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS as BASELINES_LOOKBACK
-from trendfolio.analytics.performance import BENCHMARK_HELD, EVALUATED, UNPRICED, refresh_running_figures
+from trendfolio.analytics.performance import (
+    BENCHMARK_HELD, EVALUATED, UNPRICED, refresh_running_figures, rewritten_through,
+)
 from trendfolio.analytics.trending import (
     BELOW_MA, BENCHMARK_ROLE, HORIZONS, MA_WINDOW, NO_SCORE, NOT_TOP_N, TRENDING, VOL_WINDOW, TrendRule,
 )
@@ -41,9 +43,9 @@ from trendfolio.collect import (
 from trendfolio.sources import MarketDataSource, refused_by_source
 from trendfolio.tables import (
     DAILY_ETF_OHLC, DAILY_STOCK_HISTORY, ETF_HOLDINGS, PORTFOLIO_ALLOCATION, PORTFOLIO_BASELINES,
-    PORTFOLIO_PERFORMANCE, TRENDING_ETFS, Table,
+    PORTFOLIO_PERFORMANCE, PORTFOLIO_TURNOVER_VIEW, TRENDING_ETFS, Table,
 )
-from trendfolio.universe import ALL_ETFS, BENCHMARK, SECTOR_ETFS, etf_role
+from trendfolio.universe import BENCHMARK, SECTOR_ETFS, Universe
 from trendfolio.validation import validate_holdings, validate_ohlc
 from trendfolio.warehouse import replace_validation_dead_letters, upsert_rows
 
@@ -139,21 +141,21 @@ def metrics_on(prices: pd.DataFrame, day: dt.date, horizons, with_ma: bool = Fal
 
 
 # --- the steps -----------------------------------------------------------------------------------------------------
-def collect_etf_prices(conn, source: MarketDataSource, day: dt.date) -> None:
-    tickers = list(ALL_ETFS)
+def collect_etf_prices(conn, source: MarketDataSource, universe: Universe, day: dt.date) -> None:
+    tickers = list(universe.etfs)
     fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, day, TREND_LOOKBACK)
     fetched = source.daily_ohlc(tickers, fetch_from, day)
     refused, _ = refused_by_source(source)
     checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_ETF_OHLC.name, fetched))
-    rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(etf_role), source=source.name)
+    rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(universe.role), source=source.name)
     store_collected(conn, DAILY_ETF_OHLC, rows, checked.rejected + refused, [(t, day) for t in tickers], day,
                     source.name)
 
 
 def trending_etfs(conn, day: dt.date, rule: TrendRule) -> pd.DataFrame:
     """analytics_03 for `day`: written, and returned indexed by ticker."""
-    history_from = calendar.previous_sessions(day, TREND_LOOKBACK + 1)[0]
+    history_from = calendar.session_before(day, TREND_LOOKBACK)
     prices = query(conn, "SELECT ticker, trade_date, etf_role, adj_close, source FROM collected_01_daily_etf_ohlc "
                          "WHERE trade_date BETWEEN %s AND %s", (history_from, day))
     frame = metrics_on(prices, day, HORIZONS, with_ma=True)
@@ -206,7 +208,7 @@ def collect_holdings(conn, source: MarketDataSource, day: dt.date, trending: lis
 
 
 def collect_stock_prices(conn, source: MarketDataSource, day: dt.date, rule: AllocationRule) -> None:
-    first = calendar.previous_sessions(day, EVALUATION_SESSIONS + 1)[0]
+    first = calendar.session_before(day, EVALUATION_SESSIONS)
     windows = held_price_windows(held_stocks(conn, first, day, rule.max_holdings_age_days), ALLOCATION_LOOKBACK,
                                  EVALUATION_SESSIONS, day)
     tickers = sorted(windows)
@@ -235,7 +237,7 @@ def allocation(conn, day: dt.date, trend: pd.DataFrame, rule: AllocationRule) ->
         (trending, day, day - dt.timedelta(days=rule.max_holdings_age_days)))
     universe = holdings.groupby("holding_ticker").agg(etfs=("etf_ticker", lambda e: sorted(set(e))),
                                                       holdings_as_of=("as_of_date", "max"))
-    history_from = calendar.previous_sessions(day, ALLOCATION_LOOKBACK + 1)[0]
+    history_from = calendar.session_before(day, ALLOCATION_LOOKBACK)
     prices = query(conn, "SELECT ticker, trade_date, adj_close FROM collected_06_daily_stock_history "
                          "WHERE ticker = ANY(%s) AND trade_date BETWEEN %s AND %s "
                          "UNION ALL SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
@@ -276,10 +278,9 @@ def performance(conn, day: dt.date) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     """analytics_07 for the evaluations ending on `day` (and the stored later ones its allocations feed), with the
     running figures recomputed from the stored rows. Returns the rows, the allocations and prices read (shared with
     analytics_08) and the last evaluation session rewritten."""
-    stored_through = conn.execute("SELECT max(evaluated_on) FROM analytics_07_portfolio_performance").fetchone()[0]
-    through = min(max(day, stored_through), calendar.session_after(day, EVALUATION_SESSIONS)) \
-        if stored_through else day
-    history_from = calendar.previous_sessions(day, BASELINES_LOOKBACK + 1)[0]  # analytics_08's, one session longer
+    through = rewritten_through(
+        day, conn.execute("SELECT max(evaluated_on) FROM analytics_07_portfolio_performance").fetchone()[0])
+    history_from = calendar.session_before(day, BASELINES_LOOKBACK)  # analytics_08's, one session longer
     allocations = query(conn, "SELECT session_date, horizon, ticker, weight, method, source "
                               "FROM analytics_05_portfolio_allocation WHERE session_date BETWEEN %s AND %s",
                         (history_from, through))
@@ -320,20 +321,6 @@ def performance(conn, day: dt.date) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     return frame, allocations, prices, through
 
 
-def turnover(allocations: pd.DataFrame, held_on: dt.date, before: dt.date | None, horizon: int) -> float:
-    """Σ|w - w_before| / 2 over both portfolios' tickers; NaN without a portfolio of the session before."""
-    of = allocations[allocations["horizon"] == horizon]
-    now = of[of["session_date"] == held_on].set_index("ticker")["weight"]
-    previous = of[of["session_date"] == before].set_index("ticker")["weight"]
-    if now.empty or previous.empty:
-        return math.nan
-    tickers = now.index.union(previous.index)
-    total = 0.0
-    for change in (now.reindex(tickers, fill_value=0.0) - previous.reindex(tickers, fill_value=0.0)).abs():
-        total += change
-    return total / 2
-
-
 def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataFrame, prices: pd.DataFrame,
               through: dt.date, costs: CostRule) -> None:
     """analytics_08 from the evaluations just written ([day, through]), and the running figures over every stored row
@@ -341,11 +328,14 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
     evaluated = evaluated[evaluated["status"] != UNPRICED] if not evaluated.empty else evaluated
     last_stored = conn.execute("SELECT max(evaluated_on) FROM analytics_08_portfolio_baselines").fetchone()[0]
     last = max(through, last_stored) if last_stored else through
-    history_from = calendar.previous_sessions(day, BASELINES_LOOKBACK + 1)[0]
+    history_from = calendar.session_before(day, BASELINES_LOOKBACK)
     trending = query(conn, "SELECT session_date, ticker FROM analytics_03_trending_etfs "
                            "WHERE is_trending AND session_date BETWEEN %s AND %s", (history_from, through))
-    closes = prices[prices["ticker"].isin(ALL_ETFS)].pivot(index="trade_date", columns="ticker", values="adj_close")
-    sessions = list(closes.index[closes[BENCHMARK].notna()])
+    turnover = query(conn, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
+                           "WHERE session_date BETWEEN %s AND %s", (history_from, through))
+    turnover = {(d, h): t for d, h, t in turnover.itertuples(index=False)}
+    closes = prices[prices["ticker"].isin(trending["ticker"]) | prices["ticker"].isin(SECTOR_ETFS)
+                    | (prices["ticker"] == BENCHMARK)].pivot(index="trade_date", columns="ticker", values="adj_close")
     rows = []
     for row in evaluated.itertuples(index=False):
         def mean_return(tickers):
@@ -365,8 +355,8 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
         sector_return = mean_return(SECTOR_ETFS)
         if math.isnan(trending_return) or math.isnan(sector_return):
             continue
-        i = sessions.index(row.session_date)
-        changed = turnover(allocations, row.session_date, sessions[i - 1] if i > 0 else None, row.horizon)
+        changed = turnover.get((row.session_date, row.horizon))
+        changed = math.nan if changed is None else changed
         rows.append(dict(
             evaluated_on=row.evaluated_on, session_date=row.session_date, horizon=row.horizon, method=method,
             holdings=row.holdings, portfolio_return=row.portfolio_return, trending_etfs_return=trending_return,
@@ -411,12 +401,12 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
     replace_rows(conn, PORTFOLIO_BASELINES, day, last, frame[frame["evaluated_on"] >= day])
 
 
-def night(database_url: str, day: dt.date, source: MarketDataSource) -> None:
+def night(database_url: str, day: dt.date, source: MarketDataSource, universe: Universe) -> None:
     """The whole night for one session, each table's write in its own transaction as the pipeline's steps are."""
     rule, allocation_rule = TrendRule(), AllocationRule()
     with psycopg.connect(database_url) as conn:
         with conn.transaction():
-            collect_etf_prices(conn, source, day)
+            collect_etf_prices(conn, source, universe, day)
         with conn.transaction():
             trend = trending_etfs(conn, day, rule)
         with conn.transaction():

@@ -13,8 +13,19 @@ from pyspark.sql import SparkSession
 from trendfolio import stack
 
 
-# Ranges up to this many sessions run with one shuffle partition (`SparkResource.session`).
+# Ranges up to this many sessions run with SMALL_RANGE_SETTINGS (`SparkResource.session`).
 SMALL_RANGE_SESSIONS = 20
+# A nightly run's plans have ~50 shuffle stages of a few hundred rows each: a second task per stage costs more than it
+# parallelizes, and compiling generated Java code (Janino) for every stage and expression costs more than evaluating
+# the expressions interpreted. Without code generation the four analytics steps of a warm night took 19-21 s against
+# 37-42 s with it (load ≈ 20, alternating in one process; bench/README.md, benchmark 2). `factoryMode` is an internal
+# Spark setting (its documented purpose is tests); `codegen.wholeStage` alone gave 30 s. Long ranges keep Spark's
+# defaults: at 13 M rows (benchmark 5) generated code pays.
+SMALL_RANGE_SETTINGS = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
 # The SparkSession started in the background when a run that needs Spark begins (`SparkResource.setup_for_execution`).
 _WARMING: list[threading.Thread] = []
 
@@ -67,13 +78,18 @@ class SparkResource(ConfigurableResource):
         return config
 
     def session(self, sessions: int | None = None) -> SparkSession:
-        """`sessions`: how many trading sessions the caller computes. A short range (a nightly run) shuffles into a
-        single partition: its plans have ~50 shuffle stages of a few hundred rows each, and a second task per stage
-        costs more than it parallelizes (bench/README.md, benchmark 2)."""
+        """`sessions`: how many trading sessions the caller computes. A short range (a nightly run) runs with
+        SMALL_RANGE_SETTINGS, a longer one (or None) with the resource's shuffle partitions and code generation."""
         while _WARMING:
             _WARMING.pop().join()
         spark = self._start()
         spark.sparkContext.setLogLevel("ERROR")
         small = sessions is not None and sessions <= SMALL_RANGE_SESSIONS
-        spark.conf.set("spark.sql.shuffle.partitions", "1" if small else str(self.shuffle_partitions))
+        settings = SMALL_RANGE_SETTINGS if small else {
+            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+            "spark.sql.codegen.wholeStage": "true",
+            "spark.sql.codegen.factoryMode": "FALLBACK",
+        }
+        for key, value in settings.items():  # the process's one session may serve a backfill after a night
+            spark.conf.set(key, value)
         return spark

@@ -224,8 +224,9 @@ def performance(allocations: pd.DataFrame, closes: pd.DataFrame, spy: str = "SPY
 def baselines(evaluated: pd.DataFrame, allocations: pd.DataFrame, trends: dict, closes: pd.DataFrame,
               sectors: tuple[str, ...], cost: float = 0.001) -> pd.DataFrame:
     """analytics_08 from the rows of `performance` (evaluated_on, session_date, horizon, portfolio_return,
-    benchmark_return), the allocations (session_date, horizon, ticker, weight, method), each session's analytics_03
-    frame and the closes: one session and horizon at a time, running figures by cumulative loops."""
+    benchmark_return, track_start), the allocations (session_date, horizon, ticker, weight, method), each session's
+    analytics_03 frame and the closes: one session and horizon at a time, running figures by cumulative loops over
+    each horizon's tracks (analytics_07's)."""
     sessions = list(closes.index)
     rows = []
     for record in evaluated.sort_values(["horizon", "evaluated_on"]).itertuples(index=False):
@@ -251,14 +252,15 @@ def baselines(evaluated: pd.DataFrame, allocations: pd.DataFrame, trends: dict, 
             turnover = float((now.reindex(tickers, fill_value=0) - before.reindex(tickers, fill_value=0)).abs().sum()
                              / 2)
         rows.append(dict(
-            evaluated_on=exit_day, session_date=day, horizon=h, method=method, portfolio_return=record.portfolio_return,
+            evaluated_on=exit_day, session_date=day, horizon=h, track_start=record.track_start, method=method,
+            portfolio_return=record.portfolio_return,
             trending_etfs_return=trending_return, sector_etfs_return=sector_return, spy_return=record.benchmark_return,
             turnover=turnover, net_return=record.portfolio_return - cost * (0 if math.isnan(turnover) else turnover)))
     frame = pd.DataFrame(rows)
     for name in ("trending_etfs", "sector_etfs", "spy"):
         frame[f"excess_vs_{name}"] = frame["portfolio_return"] - frame[f"{name}_return"]
     out = []
-    for h, group in frame.groupby("horizon"):
+    for (h, _), group in frame.groupby(["horizon", "track_start"]):
         group = group.reset_index(drop=True)
         growth = {c: 1.0 for c in ("portfolio_return", "net_return", "trending_etfs_return", "sector_etfs_return",
                                    "spy_return")}

@@ -166,12 +166,18 @@ def test_allocation_matches_the_reference_on_every_session(pipeline, expected):
         assert len(stored[stored.session_date == day]) > 0
 
 
-def test_realized_performance_matches_the_reference(pipeline, expected):
+@pytest.fixture(scope="module")
+def expected_performance(expected) -> pd.DataFrame:
+    """The reference's analytics_07 for the run."""
+    _, allocations, closes = expected
+    return reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
+                                 closes.loc[:RUN_END])
+
+
+def test_realized_performance_matches_the_reference(pipeline, expected_performance):
     _, tables = pipeline
     stored = tables["analytics_07_portfolio_performance"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
-    _, allocations, closes = expected
-    want = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
-                                 closes.loc[:RUN_END])
+    want = expected_performance
     for h in (5, 10, 20):
         assert (stored.horizon == h).sum() == len(RUN_SESSIONS) - h  # every allocation whose horizon has elapsed
     assert len(stored) == len(want)
@@ -188,13 +194,11 @@ def test_realized_performance_matches_the_reference(pipeline, expected):
     assert 0 < stored.hit_rate.iloc[-1] < 1
 
 
-def test_baselines_match_the_reference(pipeline, expected):
+def test_baselines_match_the_reference(pipeline, expected, expected_performance):
     _, tables = pipeline
     stored = tables["analytics_08_portfolio_baselines"].sort_values(["horizon", "evaluated_on"]).reset_index(drop=True)
     trends, allocations, closes = expected
-    performance = reference.performance(allocations[["session_date", "horizon", "ticker", "weight", "method"]],
-                                        closes.loc[:RUN_END])
-    performance = performance[performance.status != "unpriced"]  # no return to compare
+    performance = expected_performance[expected_performance.status != "unpriced"]  # no return to compare
     want = reference.baselines(performance, allocations, trends, closes, SECTORS)
     priced = tables["analytics_07_portfolio_performance"].status != "unpriced"
     assert len(stored) == len(want) == priced.sum()

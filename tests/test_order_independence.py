@@ -15,7 +15,7 @@ from dagster import materialize
 from assets import ALL_ASSETS
 from resources import MarketDataResource
 from trendfolio import calendar
-from trendfolio.tables import PIPELINE_TABLES, PORTFOLIO_PERFORMANCE
+from trendfolio.tables import PIPELINE_TABLES, PORTFOLIO_BASELINES, PORTFOLIO_PERFORMANCE
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +95,6 @@ def test_case1_synthetic_backfill_equals_one_run_per_session_and_backfill_then_n
         assert_same_tables(tables(nightly), expected, f"backfill + {K} nights")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, open in issue 13: analytics_08's running figures (evaluations) still bridge the 2022-2025 gap, "
-    "where analytics_07 restarts its track"))
 def test_case3_case4_case7_a_2025_range_after_2022_equals_2025_on_an_empty_database(services, shared_marketdata):
     first, last = dt.date(2025, 2, 3), dt.date(2025, 3, 14)
     with new_warehouse(services) as after_2022, new_warehouse(services) as empty:
@@ -110,9 +107,16 @@ def test_case3_case4_case7_a_2025_range_after_2022_equals_2025_on_an_empty_datab
         stale = empty.scalar("SELECT count(*) FROM analytics_05_portfolio_allocation WHERE holdings_as_of < %s",
                              (first - dt.timedelta(days=45),))
     analytics = [t for t in PIPELINE_TABLES if t.name.startswith("analytics")]
+    print(f"{first}..{last} after 2022 vs on an empty database: rows "
+          f"{ {t.name: len(got[t.name]) for t in analytics} }; suspicious_move dead letters {dead_letters}; "
+          f"allocations on holdings older than 45 days {stale}")
     assert_same_tables({t.name: got[t.name] for t in analytics}, {t.name: want[t.name] for t in analytics},
                        "2025 after 2022")
     assert dead_letters == 0  # case 4: nothing judged against a 2022 close
     performance = got[PORTFOLIO_PERFORMANCE.name]
     assert (performance.track_start >= first).all()  # case 3: no running figure bridges 2022 and 2025
+    baselines = got[PORTFOLIO_BASELINES.name]
+    # analytics_08 restarts with analytics_07's tracks: its first 2025 row of each horizon is the first of its track.
+    assert set(baselines.horizon) == {5, 10, 20}
+    assert (baselines.groupby("horizon").evaluations.min() == 1).all()
     assert stale == 0

@@ -5,15 +5,17 @@ import csv
 import datetime as dt
 import re
 
+import psycopg
 import pytest
 from dagster import materialize
 
 from assets import ALL_ASSETS
 from resources import MarketDataResource
 from trendfolio import calendar
-from trendfolio.analytics.allocation import LOOKBACK_SESSIONS as STOCK_LOOKBACK
+from trendfolio.analytics.allocation import LOOKBACK_SESSIONS as STOCK_LOOKBACK, AllocationRule
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS as ETF_LOOKBACK
 from trendfolio.universe import ALL_ETFS
+from trendfolio_app.report import shortfall_causes
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +130,11 @@ def test_sixty_replayed_sessions_land_exactly_the_csv_rows(warehouse, replay_run
     assert stored_stocks.keys() == expected_stocks.keys()
     for key, values in expected_stocks.items():
         assert stored_stocks[key] == pytest.approx(values, rel=1e-12), key
+
+    # So no held stock of a usable list drops out of a portfolio for want of a close (the report's "prices" cause).
+    with psycopg.connect(warehouse.database_url) as conn:
+        causes = shortfall_causes(conn, START, END, AllocationRule().max_holdings_age_days)
+    assert causes and "prices" not in causes.values(), causes
 
     stock_meta = replay_run.asset_materializations_for_node("collected_06_daily_stock_history")[0].metadata
     assert stock_meta["tickers_missing"].value == sorted(set(held) - set(with_file))

@@ -38,6 +38,11 @@ def previous_sessions(day: dt.date, count: int) -> list[dt.date]:
     return [ts.date() for ts in calendar.sessions_window(last, -count)]
 
 
+def session_before(session: dt.date, count: int) -> dt.date:
+    """The `count`-th session before `session`: where a computation over `count` sessions of history begins."""
+    return previous_sessions(session, count + 1)[0]
+
+
 def session_after(day: dt.date, count: int) -> dt.date:
     """The `count`-th session after `day` (the calendar's last session when it ends sooner)."""
     last = nyse().last_session.date()

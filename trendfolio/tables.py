@@ -181,7 +181,7 @@ PORTFOLIO_PERFORMANCE = Table(
 )
 
 def _running(doc: str) -> str:
-    return f"{doc} (running, per horizon, over every stored row up to evaluated_on)"
+    return f"{doc} (running, per horizon, over the stored rows of analytics_07's track up to evaluated_on)"
 
 
 PORTFOLIO_BASELINES = Table(
@@ -267,6 +267,9 @@ COLLECTION_FETCHES = Table(
             Column("source", "text", "market-data source asked"),
             Column("stored", "boolean", "a row for it is stored (false: the source had none, or it was refused)")),
 )
+
+# A view, not a table (sql/016): each portfolio's turnover against the previous session's, the one place it is computed.
+PORTFOLIO_TURNOVER_VIEW = "analytics_05_portfolio_turnover"
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,

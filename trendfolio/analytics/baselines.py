@@ -3,7 +3,8 @@ turnover, its return net of trading costs, and running figures per horizon (ARCH
 
 Per-row figures are computed for the run's range; the running figures are recomputed over every stored row from the
 range's first session on (the rows before it and after it are read back from the table), so the table ends the same
-whatever order ranges are run in.
+whatever order ranges are run in. They run over analytics_07's tracks (its `track_start`, one rule for both tables):
+a gap in the evaluation sessions restarts them here too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from trendfolio.analytics.allocation import FALLBACK_BENCHMARK
-from trendfolio.analytics.trending import session_numbers
 from trendfolio.universe import SECTOR_ETFS
 
 TRADING_SESSIONS_PER_YEAR = 252
@@ -29,6 +29,9 @@ ROW_COLUMNS = [
     "turnover", "cost_per_turnover", "net_return", "source",
 ]
 BASELINES = ("trending_etfs", "sector_etfs", "spy")
+# analytics_07's column naming the track a row belongs to: the running figures restart with each track. Read with
+# every row, new or stored, and not stored here.
+TRACK = "track_start"
 
 
 @dataclass(frozen=True)
@@ -40,32 +43,15 @@ class CostRule:
             raise ValueError(f"invalid cost per unit of turnover {self.cost_per_turnover}")
 
 
-def turnover(allocations: DataFrame, calendar: DataFrame) -> DataFrame:
-    """session_date, horizon, turnover = Σ|w - w_prev| / 2 against the previous session's portfolio of the same
-    horizon; no row when that session has no stored portfolio."""
-    numbered = allocations.join(calendar.withColumnRenamed("trade_date", "session_date"), "session_date")
-    now = numbered.select("session_no", "horizon", "ticker", "weight")
-    before = numbered.select((F.col("session_no") + 1).alias("session_no"), "horizon", "ticker",
-                             F.col("weight").alias("previous_weight"))
-    both = now.select("session_no", "horizon").distinct().join(
-        before.select("session_no", "horizon").distinct(), ["session_no", "horizon"])
-    changes = (
-        now.join(before, ["session_no", "horizon", "ticker"], "full").join(both, ["session_no", "horizon"])
-        .groupBy("session_no", "horizon")
-        .agg((F.sum(F.abs(F.coalesce("weight", F.lit(0.0)) - F.coalesce("previous_weight", F.lit(0.0)))) / 2)
-             .alias("turnover"))
-    )
-    return changes.join(calendar.withColumnRenamed("trade_date", "session_date"), "session_no").drop("session_no")
-
-
 def baseline_rows(
-    performance: DataFrame, allocations: DataFrame, trending: DataFrame, etf_prices: DataFrame, rule: CostRule,
+    performance: DataFrame, allocations: DataFrame, turnover: DataFrame, trending: DataFrame, etf_prices: DataFrame,
+    rule: CostRule,
 ) -> DataFrame:
-    """The per-row figures (ROW_COLUMNS) of each analytics_07 row (`performance`: evaluated_on, session_date, horizon,
-    holdings, portfolio_return, benchmark_return, source). `allocations`: analytics_05's session_date, horizon, ticker,
-    weight, method from the session before the earliest portfolio on. `trending`: analytics_03's session_date, ticker,
-    is_trending. `etf_prices`: ticker, trade_date, adj_close of the 15 ETFs (SPY's rows number the sessions)."""
-    calendar = session_numbers(etf_prices.where(F.col("ticker") == "SPY"))
+    """The per-row figures (ROW_COLUMNS) and the track (TRACK) of each analytics_07 row (`performance`: evaluated_on,
+    session_date, horizon, holdings, portfolio_return, benchmark_return, source, track_start). `allocations`:
+    analytics_05's session_date, horizon, method of the portfolios. `turnover`: session_date, horizon, turnover of the
+    portfolios (the view analytics_05_portfolio_turnover, sql/016). `trending`: analytics_03's session_date, ticker,
+    is_trending. `etf_prices`: ticker, trade_date, adj_close of the 15 ETFs."""
     entry = etf_prices.select("ticker", F.col("trade_date").alias("session_date"), F.col("adj_close").alias("p0"))
     exit_ = etf_prices.select("ticker", F.col("trade_date").alias("evaluated_on"), F.col("adj_close").alias("p1"))
     spans = performance.select("evaluated_on", "session_date", "horizon")
@@ -78,7 +64,7 @@ def baseline_rows(
     sector_return = (etf_returns.where(F.col("ticker").isin(*SECTOR_ETFS))
                      .groupBy(*keys).agg(F.avg("ret").alias("sector_etfs_return")))
     methods = allocations.groupBy("session_date", "horizon").agg(F.min("method").alias("method"))
-    turned = turnover(allocations.select("session_date", "horizon", "ticker", "weight"), calendar)
+    turned = turnover.select("session_date", "horizon", "turnover")
     rows = (
         performance.join(methods, ["session_date", "horizon"])
         .join(trending_return, keys, "left").join(sector_return, keys, "left")
@@ -95,15 +81,15 @@ def baseline_rows(
     )
     for baseline in BASELINES:
         rows = rows.withColumn(f"excess_vs_{baseline}", F.col("portfolio_return") - F.col(f"{baseline}_return"))
-    return rows.select(*ROW_COLUMNS)
+    return rows.select(*ROW_COLUMNS, TRACK)
 
 
 def with_running_figures(rows: DataFrame) -> DataFrame:
-    """Running figures per horizon in evaluated_on order over every row given (stored ones included): evaluations,
-    hit rates against each baseline, the cumulative curves (each h-session return compounded at its per-session
-    geometric rate, (1 + r)^(1/h), as analytics_07 does), the running max drawdown of the portfolio's curve and its
-    annualized volatility (sample standard deviation of the per-session rates × √252)."""
-    running = Window.partitionBy("horizon").orderBy("evaluated_on").rowsBetween(Window.unboundedPreceding, 0)
+    """Running figures per horizon and track (analytics_07's TRACK) in evaluated_on order over every row given (stored
+    ones included): evaluations, hit rates against each baseline, the cumulative curves (each h-session return
+    compounded at its per-session geometric rate, (1 + r)^(1/h), as analytics_07 does), the running max drawdown of the
+    portfolio's curve and its annualized volatility (sample standard deviation of the per-session rates × √252)."""
+    running = Window.partitionBy("horizon", TRACK).orderBy("evaluated_on").rowsBetween(Window.unboundedPreceding, 0)
     per_session = F.lit(1.0) / F.col("horizon")
 
     def curve(column: str):
@@ -128,7 +114,7 @@ def with_running_figures(rows: DataFrame) -> DataFrame:
 
 def portfolio_baselines(new_rows: DataFrame, stored_rows: DataFrame, start: dt.date) -> DataFrame:
     """The rows to write from `start` on: the range's new rows and the stored rows after it, with running figures
-    over those and the stored rows before `start`."""
-    rows = new_rows.unionByName(stored_rows.select(*ROW_COLUMNS))
-    return (with_running_figures(rows).where(F.col("evaluated_on") >= F.lit(start))
+    over those and the stored rows before `start`. Both inputs carry analytics_07's TRACK of each row."""
+    rows = new_rows.unionByName(stored_rows.select(*ROW_COLUMNS, TRACK))
+    return (with_running_figures(rows).where(F.col("evaluated_on") >= F.lit(start)).drop(TRACK)
             .withColumn("horizon", F.col("horizon").cast("short")).withColumn("holdings", F.col("holdings").cast("int")))

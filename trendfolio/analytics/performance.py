@@ -27,6 +27,15 @@ EVALUATED, BENCHMARK_HELD, UNPRICED = "evaluated", "benchmark_held", "unpriced"
 TABLE = PORTFOLIO_PERFORMANCE.name
 
 
+def rewritten_through(end: dt.date, evaluated_through: dt.date | None) -> dt.date:
+    """The last evaluation session a run over a range ending at `end` rewrites, given the last one stored: the
+    range's allocations are evaluated up to LOOKBACK_SESSIONS after `end`, so the evaluations stored up to then depend
+    on it (and so do analytics_08's rows of those evaluations)."""
+    if evaluated_through is None:
+        return end
+    return min(max(end, evaluated_through), calendar.session_after(end, LOOKBACK_SESSIONS))
+
+
 def realized_performance(
     allocations: DataFrame, prices: DataFrame, benchmark_prices: DataFrame, start: dt.date, end: dt.date,
 ) -> DataFrame:

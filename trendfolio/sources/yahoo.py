@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import re
 import threading
 import time
 from typing import Callable, Iterator
@@ -40,16 +41,22 @@ RETRIED_ERRORS = (RATE_LIMIT_ERROR, "Timeout", "ConnectionError", "DNSError")
 NOTHING_FOR_ANY_TICKER = "NoDataForAnyTicker"
 
 
+# What curl_cffi wraps around curl's own message: "Failed to perform, curl: (6) Could not resolve host: … See
+# https://curl.se/libcurl/c/libcurl-errors.html first for more details."
+CURL_BOILERPLATE = re.compile(r"Failed to perform, |\.? See https?://\S+ first for more details\.?")
+
+
 class YahooUnavailable(RuntimeError):
     """Yahoo's requests for these tickers kept timing out, failing to connect or to resolve, or returning nothing for
-    any ticker, after every retry."""
+    any ticker, after every retry. The message starts with the last error, so that the one line a failed run prints
+    (cut at 240 characters) says why before it lists the tickers."""
 
     def __init__(self, tickers: list[str], attempts: int, errors: dict[str, str] | None = None):
         self.tickers = tickers
         self.errors = errors or {}
-        first = next(iter(self.errors.values()), "")
-        super().__init__(f"Yahoo did not answer for {len(tickers)} ticker(s) {tickers} on each of {attempts} attempts "
-                         f"(last error: {first[:200]}); check the network, try again later or raise the timeout")
+        first = CURL_BOILERPLATE.sub("", next(iter(self.errors.values()), ""))
+        super().__init__(f"Yahoo did not answer ({first[:200]}) for {len(tickers)} ticker(s) {tickers} on each of "
+                         f"{attempts} attempts; check the network, try again later or raise the timeout")
 
 
 class YahooRateLimited(YahooUnavailable):
