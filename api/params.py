@@ -13,8 +13,8 @@ from api import queries
 from api.database import Database
 from api.models import Problem
 from trendfolio import calendar
+from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS
 
-HORIZONS = (5, 10, 20)
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000
 TICKER_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$"
@@ -74,8 +74,9 @@ def require_computed(conn, day: dt.date, table: str) -> None:
 
 
 def require_horizon(horizon: int) -> None:
-    if horizon not in HORIZONS:
-        raise HTTPException(422, f"horizon must be one of {', '.join(map(str, HORIZONS))} sessions, not {horizon}")
+    if horizon not in PORTFOLIO_HORIZONS:
+        raise HTTPException(422, f"horizon must be one of {', '.join(map(str, PORTFOLIO_HORIZONS))} sessions, "
+                                 f"not {horizon}")
 
 
 def require_range(start: dt.date | None, end: dt.date | None) -> None:

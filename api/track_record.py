@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from api.params import HORIZONS
+from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS, SCORE_INVERSE_VOL
 
 CURVES = {"cumulative_return": "cumulative_return", "cumulative_net_return": "cumulative_net_return",
           "cumulative_benchmark_return": "cumulative_spy_return",
@@ -36,7 +36,7 @@ def mean(values: list) -> float | None:
 def track_record(baselines: list[dict], methods: dict) -> dict:
     """`baselines`: analytics_08 rows oldest first; `methods`: {(horizon, method): portfolios} from analytics_05."""
     horizons, curves = [], []
-    for horizon in HORIZONS:
+    for horizon in PORTFOLIO_HORIZONS:
         rows = [row for row in baselines if row["horizon"] == horizon]
         own = drawdowns([row["cumulative_return"] for row in rows])
         spy = drawdowns([row["cumulative_spy_return"] for row in rows])
@@ -53,6 +53,6 @@ def track_record(baselines: list[dict], methods: dict) -> dict:
             **{key: mean([row[column] for row in rows]) for key, column in MEANS.items()},
             "benchmark_max_drawdown": min(spy) if rows else None,
             "portfolios": portfolios,
-            "weighted_share": methods.get((horizon, "score_inv_vol_capped"), 0) / portfolios if portfolios else None,
+            "weighted_share": methods.get((horizon, SCORE_INVERSE_VOL), 0) / portfolios if portfolios else None,
         })
     return {"horizons": horizons, "curves": curves}

@@ -38,7 +38,7 @@ from trendfolio.analytics.trending import (
 from trendfolio.analytics.trending import BENCHMARK_HELD as SPY_HELD
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS as TREND_LOOKBACK
 from trendfolio.collect import (
-    held_price_windows, held_stocks, in_windows, previous_closes, price_fetch_start, record_fetches, require_rows,
+    in_windows, previous_closes, price_fetch_start, record_fetches, require_rows, stock_price_windows, windows_end,
 )
 from trendfolio.sources import MarketDataSource, refused_by_source
 from trendfolio.tables import (
@@ -144,9 +144,9 @@ def metrics_on(prices: pd.DataFrame, day: dt.date, horizons, with_ma: bool = Fal
 def collect_etf_prices(conn, source: MarketDataSource, universe: Universe, day: dt.date) -> None:
     tickers = list(universe.etfs)
     fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, day, TREND_LOOKBACK)
-    fetched = source.daily_ohlc(tickers, fetch_from, day)
+    fetched = source.daily_ohlc(tickers, fetch_from, through)
     refused, _ = refused_by_source(source)
-    checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
+    checked = validate_ohlc(fetched, partition_date=through, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_ETF_OHLC.name, fetched))
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(universe.role), source=source.name)
     store_collected(conn, DAILY_ETF_OHLC, rows, checked.rejected + refused, [(t, day) for t in tickers], day,
@@ -208,17 +208,17 @@ def collect_holdings(conn, source: MarketDataSource, day: dt.date, trending: lis
 
 
 def collect_stock_prices(conn, source: MarketDataSource, day: dt.date, rule: AllocationRule) -> None:
-    first = calendar.session_before(day, EVALUATION_SESSIONS)
-    windows = held_price_windows(held_stocks(conn, first, day, rule.max_holdings_age_days), ALLOCATION_LOOKBACK,
-                                 EVALUATION_SESSIONS, day)
+    windows, ran = stock_price_windows(conn, [day], ALLOCATION_LOOKBACK, EVALUATION_SESSIONS,
+                                       rule.max_holdings_age_days)
+    through = windows_end(windows, day)
     tickers = sorted(windows)
-    wanted = [(t, day) for t in tickers if in_windows(windows, t, day)]
+    wanted = [(t, d) for t in tickers for d in ran if d >= day and in_windows(windows, t, d)]
     if not tickers:
         return
     fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, day, ALLOCATION_LOOKBACK)
-    fetched = source.daily_ohlc(tickers, fetch_from, day)
+    fetched = source.daily_ohlc(tickers, fetch_from, through)
     refused, _ = refused_by_source(source)
-    checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
+    checked = validate_ohlc(fetched, partition_date=through, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_STOCK_HISTORY.name, fetched))
     valid = checked.valid
     kept = [in_windows(windows, t, d) for t, d in zip(valid["ticker"], valid["trade_date"])]

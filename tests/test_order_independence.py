@@ -107,6 +107,9 @@ def test_case3_case4_case7_a_2025_range_after_2022_equals_2025_on_an_empty_datab
         stale = empty.scalar("SELECT count(*) FROM analytics_05_portfolio_allocation WHERE holdings_as_of < %s",
                              (first - dt.timedelta(days=45),))
     analytics = [t for t in PIPELINE_TABLES if t.name.startswith("analytics")]
+    print(f"{first}..{last} after 2022 vs on an empty database: rows "
+          f"{ {t.name: len(got[t.name]) for t in analytics} }; suspicious_move dead letters {dead_letters}; "
+          f"allocations on holdings older than 45 days {stale}")
     assert_same_tables({t.name: got[t.name] for t in analytics}, {t.name: want[t.name] for t in analytics},
                        "2025 after 2022")
     assert dead_letters == 0  # case 4: nothing judged against a 2022 close
