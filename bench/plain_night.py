@@ -144,9 +144,9 @@ def metrics_on(prices: pd.DataFrame, day: dt.date, horizons, with_ma: bool = Fal
 def collect_etf_prices(conn, source: MarketDataSource, universe: Universe, day: dt.date) -> None:
     tickers = list(universe.etfs)
     fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, day, TREND_LOOKBACK)
-    fetched = source.daily_ohlc(tickers, fetch_from, through)
+    fetched = source.daily_ohlc(tickers, fetch_from, day)
     refused, _ = refused_by_source(source)
-    checked = validate_ohlc(fetched, partition_date=through, universe=tickers,
+    checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_ETF_OHLC.name, fetched))
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(universe.role), source=source.name)
     store_collected(conn, DAILY_ETF_OHLC, rows, checked.rejected + refused, [(t, day) for t in tickers], day,
