@@ -27,7 +27,7 @@ from trendfolio.analytics.allocation import (
     FALLBACK_BENCHMARK, FALLBACK_TRENDING_ETFS, PORTFOLIO_HORIZONS, SCORE_INVERSE_VOL, AllocationRule, capped_weights,
 )
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS as ALLOCATION_LOOKBACK
-from trendfolio.analytics.baselines import BASELINES, ROW_COLUMNS, TRADING_SESSIONS_PER_YEAR, CostRule
+from trendfolio.analytics.baselines import BASELINES, ROW_COLUMNS, TRACK, TRADING_SESSIONS_PER_YEAR, CostRule
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS as BASELINES_LOOKBACK
 from trendfolio.analytics.performance import (
     BENCHMARK_HELD, EVALUATED, UNPRICED, refresh_running_figures, rewritten_through,
@@ -144,9 +144,9 @@ def metrics_on(prices: pd.DataFrame, day: dt.date, horizons, with_ma: bool = Fal
 def collect_etf_prices(conn, source: MarketDataSource, universe: Universe, day: dt.date) -> None:
     tickers = list(universe.etfs)
     fetch_from = price_fetch_start(conn, DAILY_ETF_OHLC.name, tickers, day, TREND_LOOKBACK)
-    fetched = source.daily_ohlc(tickers, fetch_from, through)
+    fetched = source.daily_ohlc(tickers, fetch_from, day)
     refused, _ = refused_by_source(source)
-    checked = validate_ohlc(fetched, partition_date=through, universe=tickers,
+    checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_ETF_OHLC.name, fetched))
     rows = checked.valid.assign(etf_role=checked.valid["ticker"].map(universe.role), source=source.name)
     store_collected(conn, DAILY_ETF_OHLC, rows, checked.rejected + refused, [(t, day) for t in tickers], day,
@@ -366,15 +366,22 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
             source=row.source,
             **{f"excess_vs_{b}": row.portfolio_return - (trending_return, sector_return, row.benchmark_return)[k]
                for k, b in enumerate(BASELINES)}))
-    stored = query(conn, f"SELECT {', '.join(ROW_COLUMNS)} FROM analytics_08_portfolio_baselines "
-                         "WHERE evaluated_on < %s OR evaluated_on > %s", (day, through))
-    parts = [frame for frame in (stored, pd.DataFrame(rows)) if not frame.empty]
+    # The running figures restart with each of analytics_07's tracks, which it has just brought up to date.
+    tracks = query(conn, f"SELECT evaluated_on, horizon, {TRACK} FROM analytics_07_portfolio_performance "
+                         "WHERE evaluated_on BETWEEN %s AND %s", (day, through))
+    stored = query(conn, f"SELECT {', '.join(f'b.{c}' for c in ROW_COLUMNS)}, p.{TRACK} "
+                         "FROM analytics_08_portfolio_baselines b "
+                         "JOIN analytics_07_portfolio_performance p USING (evaluated_on, horizon) "
+                         "WHERE b.evaluated_on < %s OR b.evaluated_on > %s", (day, through))
+    new = pd.DataFrame(rows)
+    new = new.merge(tracks, on=["evaluated_on", "horizon"]) if not new.empty else new
+    parts = [frame for frame in (stored, new) if not frame.empty]
     if not parts:
         replace_rows(conn, PORTFOLIO_BASELINES, day, last, pd.DataFrame())
         return
     every = pd.concat(parts, ignore_index=True)
     out = []
-    for horizon, one in every.groupby("horizon", sort=True):
+    for (horizon, _), one in every.groupby(["horizon", TRACK], sort=True):
         one = one.sort_values("evaluated_on").reset_index(drop=True)
         per_session = 1.0 / horizon
         one["evaluations"] = np.arange(1, len(one) + 1)
