@@ -85,3 +85,21 @@ def test_two_overlapping_backfills_end_as_one_backfill_over_both(services, one_b
         "fault": f"backfills {A[0]}..{A[1]} and {B[0]}..{B[1]} (synthetic), {order.replace('_', ' ')}",
         "clean_rows": {table: len(rows) for table, rows in one_backfill_over_both.items()}, **outcome})
     assert not any(outcome["rows_differing"].values()), outcome
+
+
+# Two ranges 5 sessions apart: portfolios of the first are evaluated in the gap and in the second.
+NEAR_A = (dt.date(2026, 9, 14), dt.date(2026, 9, 25))
+NEAR_B = (dt.date(2026, 10, 5), dt.date(2026, 10, 16))
+
+
+def test_two_ranges_with_a_gap_end_the_same_in_either_order(services):
+    """No evaluation dated in a session no run went through, whichever range ran first."""
+    ends = {}
+    for order in ((NEAR_A, NEAR_B), (NEAR_B, NEAR_A)):
+        with new_warehouse(services) as warehouse:
+            resources = pipeline_resources(warehouse)
+            assert all(backfill(resources, *span).success for span in order)
+            ends[order[0]] = snapshot(warehouse)
+    earlier_first, later_first = ends[NEAR_A], ends[NEAR_B]
+    assert earlier_first["analytics_07_portfolio_performance"], "no evaluation: the test would prove nothing"
+    assert not any(differences(later_first, earlier_first).values()), differences(later_first, earlier_first)
