@@ -9,7 +9,7 @@ from assets.analytics_checks import TRENDING_CHECKS, trending_check_results
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
-from resources import PostgresResource, SparkResource
+from resources import MarketDataResource, PostgresResource, SparkResource
 from trendfolio import calendar
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS, TrendRule, trend_metrics
 from trendfolio.spark_io import read_sql, replace_date_range
@@ -42,7 +42,8 @@ class TrendRuleConfig(Config):
     check_specs=TRENDING_CHECKS,
 )
 def analytics_03_trending_etfs(
-    context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource
+    context: AssetExecutionContext, config: TrendRuleConfig, spark: SparkResource, postgres: PostgresResource,
+    market_data: MarketDataResource,
 ) -> MaterializeResult:
     start, end, sessions = partition_sessions(context)
     rule = config.rule()
@@ -63,7 +64,7 @@ def analytics_03_trending_etfs(
             "SELECT session_date, ticker, score_rank FROM analytics_03_trending_etfs "
             "WHERE session_date BETWEEN %s AND %s AND (is_trending OR selection = 'benchmark_held') "
             "ORDER BY session_date, score_rank", (start, end)).fetchall()
-        checks = trending_check_results(conn, sessions)
+        checks = trending_check_results(conn, sessions, market_data.universe().sectors)
     preview = "\n".join(f"| {day} | {ticker} | {rank} |" for day, ticker, rank in trending[-20:])
     return MaterializeResult(
         metadata={

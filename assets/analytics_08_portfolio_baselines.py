@@ -72,8 +72,8 @@ def analytics_08_portfolio_baselines(
             f"WHERE session_date {window}")
         turnover = read_sql(session, url, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
                             f"WHERE session_date {window}")
-        trending = read_sql(session, url, "SELECT session_date, ticker, is_trending FROM analytics_03_trending_etfs "
-                            f"WHERE session_date {window}")
+        trending = read_sql(session, url, "SELECT session_date, ticker, etf_role, is_trending "
+                            f"FROM analytics_03_trending_etfs WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
                               f"WHERE trade_date {window}")
         stored = read_sql(

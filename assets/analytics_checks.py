@@ -9,7 +9,6 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from trendfolio import quality
 from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS, SCORE_INVERSE_VOL, AllocationRule
-from trendfolio.universe import SECTOR_ETFS
 
 EVERY_SECTOR_RANKED = "every_sector_ranked"
 WEIGHTS_SUM_TO_ONE = "weights_sum_to_one"
@@ -31,8 +30,9 @@ ALLOCATION_CHECKS = [
 ]
 
 
-def trending_check_results(conn, sessions: list[dt.date]) -> list[AssetCheckResult]:
-    unranked = quality.sectors_unranked(conn, sessions, list(SECTOR_ETFS))
+def trending_check_results(conn, sessions: list[dt.date], sectors: tuple[str, ...]) -> list[AssetCheckResult]:
+    """`sectors`: the configured sector ETFs (TRENDFOLIO_SECTOR_ETFS)."""
+    unranked = quality.sectors_unranked(conn, sessions, list(sectors))
     return [AssetCheckResult(check_name=EVERY_SECTOR_RANKED, passed=not unranked,
                              metadata={"unranked": unranked, "sessions": len(sessions)})]
 

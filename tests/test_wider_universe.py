@@ -1,5 +1,5 @@
-"""A night on a universe wider than the default, end to end on real PostgreSQL, Kafka broker and Spark: 25 holdings
-per ETF from the synthetic source (the default is 10)."""
+"""A universe other than the default, end to end on real PostgreSQL, Kafka broker and Spark: 25 holdings per ETF
+from the synthetic source (the default is 10), and a list of four sector ETFs instead of the eleven."""
 
 import datetime as dt
 
@@ -38,3 +38,30 @@ def test_a_night_collects_and_allocates_over_top_n_holdings_per_trending_etf(war
     assert allocated <= held
     checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert all(checks.values()), [check for check, passed in checks.items() if not passed]
+
+
+FOUR_SECTORS = ("XLE", "XLF", "XLK", "XLV")
+
+
+def test_a_narrower_sector_list_is_the_universe_of_the_checks_and_of_the_sector_baseline(warehouse, resources):
+    narrow = {**resources, "market_data": MarketDataResource(source="synthetic", sector_etfs=",".join(FOUR_SECTORS))}
+    # Eight sessions: the portfolios of the first three reach their 5-session horizon, so analytics_08 has rows.
+    result = materialize(ALL_ASSETS, resources=narrow, tags={
+        "dagster/asset_partition_range_start": "2026-11-13", "dagster/asset_partition_range_end": "2026-11-25"})
+    assert result.success
+    checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[("analytics_03_trending_etfs", "every_sector_ranked")]
+    sectors = {row[0] for row in warehouse.query(
+        "SELECT DISTINCT ticker FROM analytics_03_trending_etfs WHERE etf_role = 'sector'")}
+    assert sectors == set(FOUR_SECTORS)
+
+    baselines = warehouse.query(
+        "SELECT session_date, evaluated_on, sector_etfs_return FROM analytics_08_portfolio_baselines")
+    assert baselines
+    for session, evaluated_on, sector_return in baselines:
+        closes = dict(warehouse.query(
+            "SELECT ticker, array_agg(adj_close ORDER BY trade_date) FROM collected_01_daily_etf_ohlc "
+            "WHERE trade_date IN (%s, %s) AND etf_role = 'sector' GROUP BY ticker", (session, evaluated_on)))
+        assert set(closes) == set(FOUR_SECTORS)
+        expected = sum(exit_ / entry - 1 for entry, exit_ in closes.values()) / len(closes)
+        assert sector_return == pytest.approx(expected, rel=1e-12, abs=1e-15)

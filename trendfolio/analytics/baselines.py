@@ -17,7 +17,6 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from trendfolio.analytics.allocation import FALLBACK_BENCHMARK
-from trendfolio.universe import SECTOR_ETFS
 
 TRADING_SESSIONS_PER_YEAR = 252
 # Sessions before the range the inputs reach back: the 20-session horizon, and the session before it for turnover.
@@ -51,7 +50,8 @@ def baseline_rows(
     session_date, horizon, holdings, portfolio_return, benchmark_return, source, track_start). `allocations`:
     analytics_05's session_date, horizon, method of the portfolios. `turnover`: session_date, horizon, turnover of the
     portfolios (the view analytics_05_portfolio_turnover, sql/016). `trending`: analytics_03's session_date, ticker,
-    is_trending. `etf_prices`: ticker, trade_date, adj_close of the 15 ETFs."""
+    etf_role, is_trending — its sector rows are the session's sector ETFs, whatever universe was configured then.
+    `etf_prices`: ticker, trade_date, adj_close of the ETFs."""
     entry = etf_prices.select("ticker", F.col("trade_date").alias("session_date"), F.col("adj_close").alias("p0"))
     exit_ = etf_prices.select("ticker", F.col("trade_date").alias("evaluated_on"), F.col("adj_close").alias("p1"))
     spans = performance.select("evaluated_on", "session_date", "horizon")
@@ -61,7 +61,8 @@ def baseline_rows(
     trending_etfs = trending.where("is_trending").select("session_date", "ticker")
     trending_return = (etf_returns.join(trending_etfs, ["session_date", "ticker"])
                        .groupBy(*keys).agg(F.avg("ret").alias("trending_etfs_return")))
-    sector_return = (etf_returns.where(F.col("ticker").isin(*SECTOR_ETFS))
+    sector_etfs = trending.where(F.col("etf_role") == "sector").select("session_date", "ticker")
+    sector_return = (etf_returns.join(sector_etfs, ["session_date", "ticker"])
                      .groupBy(*keys).agg(F.avg("ret").alias("sector_etfs_return")))
     methods = allocations.groupBy("session_date", "horizon").agg(F.min("method").alias("method"))
     turned = turnover.select("session_date", "horizon", "turnover")
