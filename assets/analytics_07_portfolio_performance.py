@@ -3,6 +3,7 @@
 import time
 
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from pyspark.sql import functions as F
 
 from assets.analytics_05_portfolio_allocation import analytics_05_portfolio_allocation
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
@@ -11,6 +12,7 @@ from assets.partitions import nyse_sessions, partition_sessions
 from assets.table_metadata import table_metadata
 from resources import PostgresResource, SparkResource
 from trendfolio import calendar
+from trendfolio.collect import ranked_sessions
 from trendfolio.analytics.performance import (
     BENCHMARK_HELD,
     LOOKBACK_SESSIONS,
@@ -48,6 +50,9 @@ def analytics_07_portfolio_performance(
     with table_lock(postgres.database_url, TABLE):
         with postgres.connect() as conn:
             stored_through = conn.execute(f"SELECT max(evaluated_on) FROM {TABLE}").fetchone()[0]
+            # Only sessions a run went through get evaluations: none in the gap before a later range run first.
+            ran_after = ranked_sessions(conn, calendar.session_after(end, 1),
+                                        calendar.session_after(end, LOOKBACK_SESSIONS))
         through = rewritten_through(end, stored_through)
         window = f"BETWEEN '{history_from}' AND '{through}'"
         allocations = read_sql(
@@ -65,7 +70,8 @@ def analytics_07_portfolio_performance(
             f"SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "
             f"WHERE ticker = '{BENCHMARK}' AND trade_date {window}",
         )
-        result = realized_performance(allocations, prices, benchmark, start, through)
+        result = realized_performance(allocations, prices, benchmark, start, through).where(
+            (F.col("evaluated_on") <= F.lit(end)) | F.col("evaluated_on").isin(ran_after))
         # The running figures come from the stored rows, recomputed in the write's transaction (order of runs is moot).
         written = replace_date_range(postgres.database_url, result, TABLE, PORTFOLIO_PERFORMANCE.date_column, start,
                                      through, then=refresh_running_figures)

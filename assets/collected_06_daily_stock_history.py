@@ -12,9 +12,14 @@ from assets.collection_checks import ohlc_check_results, ohlc_check_specs
 from assets.partitions import nyse_sessions
 from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
-from trendfolio import calendar
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS, PORTFOLIO_HORIZONS, AllocationRule
-from trendfolio.collect import held_price_windows, held_stocks, in_windows, previous_closes, price_fetch_start
+from trendfolio.collect import (
+    in_windows,
+    previous_closes,
+    price_fetch_start,
+    stock_price_windows,
+    windows_end,
+)
 from trendfolio.sources import OHLC_COLUMNS, refused_by_source
 from trendfolio.tables import DAILY_STOCK_HISTORY
 from trendfolio.validation import validate_ohlc
@@ -36,15 +41,13 @@ class HeldStockPrices(Collection):
     check_names = [c.name for c in CHECKS]
 
     def wanted(self, conn):
-        # Stocks held in the last EVALUATION_SESSIONS sessions before the range still need prices: their portfolios'
-        # horizons have not all elapsed.
-        first = calendar.previous_sessions(self.start, EVALUATION_SESSIONS + 1)[0]
-        held = held_stocks(conn, first, self.end, self.max_holdings_age_days)
-        self.windows = held_price_windows(held, LOOKBACK_SESSIONS, EVALUATION_SESSIONS, self.end)
+        self.windows, ran = stock_price_windows(conn, self.sessions, LOOKBACK_SESSIONS, EVALUATION_SESSIONS,
+                                                self.max_holdings_age_days)
         self.tickers = sorted(self.windows)
-        # A stock is expected on the sessions of its spans: held, or within the horizon of a portfolio that held it.
-        self.expected = [(stock, session) for stock in self.tickers for session in self.sessions
-                         if in_windows(self.windows, stock, session)]
+        self.fetch_through = windows_end(self.windows, self.end)
+        # A stock is expected on the sessions run of its spans: held, or within the horizon of a portfolio that held it.
+        self.expected = [(stock, session) for stock in self.tickers for session in ran
+                         if session >= self.start and in_windows(self.windows, stock, session)]
         return self.expected
 
     def prepare(self, conn):
@@ -52,12 +55,14 @@ class HeldStockPrices(Collection):
             if self.tickers else self.start
 
     def fetch(self):
-        fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.end) if self.tickers \
+        fetched = self.source.daily_ohlc(self.tickers, self.fetch_from, self.fetch_through) if self.tickers \
             else pd.DataFrame(columns=OHLC_COLUMNS)
         refused, self.unreadable = refused_by_source(self.source)
         with self.postgres.connect() as conn:
             before = previous_closes(conn, self.table.name, fetched)
-        checked = validate_ohlc(fetched, partition_date=self.end, universe=self.tickers, previous_close=before)
+        # Nothing after the last session a run has been through: no look-ahead beyond one backfill over them all.
+        checked = validate_ohlc(fetched, partition_date=self.fetch_through, universe=self.tickers,
+                                previous_close=before)
         self.refused_by_validation, self.fetched_rows = checked.rejected, len(fetched)
         # A backfill fetches the range in one batch; a stock keeps only its spans (held_price_windows).
         valid = checked.valid

@@ -26,12 +26,11 @@ from bench.common import PeakRss, Services, copy_frame, service_pids
 from trendfolio import calendar, settings
 from trendfolio.tables import ANALYTICS, COLLECTED, TABLES
 from trendfolio.analytics.allocation import PORTFOLIO_HORIZONS
-from trendfolio.sources.synthetic import BENCHMARK_HOLDINGS, SECTOR_HOLDINGS, SyntheticSource
-from trendfolio.universe import ALL_ETFS, BENCHMARK, SECTOR_ETFS, etf_role
+from trendfolio.sources.synthetic import SyntheticSource
+from trendfolio.universe import ALL_ETFS, BENCHMARK, HOLDINGS_PER_ETF, HOLDINGS_PER_ETF_VARIABLE, SECTOR_ETFS, etf_role
 
 NIGHT = dt.date(2026, 11, 25)
 SESSIONS_PER_YEAR = 252
-STOCKS = tuple(sorted({s for members in (*SECTOR_HOLDINGS.values(), *BENCHMARK_HOLDINGS.values()) for s in members}))
 SOURCE = "synthetic"
 
 
@@ -42,18 +41,26 @@ def sessions_before(day: dt.date, count: int) -> list[dt.date]:
 
 # --- history in the tables ---------------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _holdings(etf: str, year: int, month: int) -> pd.DataFrame:
-    return SyntheticSource().etf_holdings(etf, dt.date(year, month, 1))  # weights change by month only
+def _holdings(etf: str, year: int, month: int, holdings_per_etf: int) -> pd.DataFrame:
+    # weights change by month only
+    return SyntheticSource(top_n=holdings_per_etf).etf_holdings(etf, dt.date(year, month, 1))
 
 
-def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
+def synthetic_stocks(holdings_per_etf: int) -> list[str]:
+    """Every stock any synthetic ETF lists at `holdings_per_etf` holdings per ETF."""
+    month = dt.date(2026, 1, 1)  # the members do not change with the date, only their weights
+    return sorted({stock for etf in ALL_ETFS for stock in _holdings(etf, month.year, month.month,
+                                                                     holdings_per_etf).holding_ticker})
+
+
+def history_frames(first: dt.date, last: dt.date, holdings_per_etf: int = HOLDINGS_PER_ETF) -> dict[str, pd.DataFrame]:
     """Every table's rows for the sessions [first, last] as earlier nights would have left them: the synthetic
     source's prices, trending = 20-session excess return over SPY > 0 (the skeleton rule), the trending ETFs' holdings
     and an equal-weight portfolio of them per horizon."""
     source = SyntheticSource()
     etfs = source.daily_ohlc(list(ALL_ETFS), first, last)
     etfs = etfs.assign(etf_role=etfs["ticker"].map(etf_role), source=SOURCE)
-    stocks = source.daily_ohlc(list(STOCKS), first, last).assign(source=SOURCE)
+    stocks = source.daily_ohlc(synthetic_stocks(holdings_per_etf), first, last).assign(source=SOURCE)
 
     closes = etfs.pivot(index="trade_date", columns="ticker", values="adj_close")
     excess_20 = (closes / closes.shift(20) - 1).sub(closes[BENCHMARK] / closes[BENCHMARK].shift(20) - 1, axis=0)
@@ -66,7 +73,7 @@ def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
 
     leaders = trend.loc[trend.is_trending, ["session_date", "ticker"]].rename(columns={"ticker": "etf_ticker"})
     leaders = leaders.assign(year=[d.year for d in leaders.session_date], month=[d.month for d in leaders.session_date])
-    lists = pd.concat([_holdings(etf, year, month).assign(year=year, month=month)
+    lists = pd.concat([_holdings(etf, year, month, holdings_per_etf).assign(year=year, month=month)
                        for etf, year, month in leaders[["etf_ticker", "year", "month"]].drop_duplicates()
                        .itertuples(index=False)], ignore_index=True)
     holdings = leaders.merge(lists, on=["etf_ticker", "year", "month"]).drop(columns=["year", "month"])
@@ -87,13 +94,14 @@ def history_frames(first: dt.date, last: dt.date) -> dict[str, pd.DataFrame]:
     }
 
 
-def preload_history(database_url: str, first: dt.date, last: dt.date, checkpoint_url: str) -> dict[str, int]:
+def preload_history(database_url: str, first: dt.date, last: dt.date, checkpoint_url: str,
+                    holdings_per_etf: int = HOLDINGS_PER_ETF) -> dict[str, int]:
     """COPY the history into the (empty, migrated) tables, VACUUM ANALYZE them and CHECKPOINT, so that the measured
     run finds them as a steady-state database would (not writing hint bits or flushing the load's WAL); returns the
     rows per table. CHECKPOINT is the server's: `checkpoint_url` names a role allowed to run it (the warehouse owner is
     not a superuser)."""
     counts = {}
-    for table, frame in history_frames(first, last).items():
+    for table, frame in history_frames(first, last, holdings_per_etf).items():
         copy_frame(database_url, table, frame)
         counts[table] = len(frame)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -104,10 +112,11 @@ def preload_history(database_url: str, first: dt.date, last: dt.date, checkpoint
     return counts
 
 
-def database_with_history(services: Services, before: dt.date, sessions: int) -> tuple[str, dict[str, int]]:
+def database_with_history(services: Services, before: dt.date, sessions: int,
+                          holdings_per_etf: int = HOLDINGS_PER_ETF) -> tuple[str, dict[str, int]]:
     url = services.new_database("bench_night")
     first, last = sessions_before(before, sessions)[0], sessions_before(before, 1)[0]
-    return url, preload_history(url, first, last, services.superuser_url())
+    return url, preload_history(url, first, last, services.superuser_url(), holdings_per_etf)
 
 
 # --- timed runs in fresh processes -------------------------------------------------------------------------------
@@ -141,13 +150,14 @@ def child_environment(services: Services, database_url: str) -> dict[str, str]:
     return env
 
 
-def run_child(services: Services, database_url: str, *args: str, with_services: bool = True) -> ChildRun:
-    """`python -m bench.child ARGS` with the bench's stack; memory sampled over its whole process tree, plus the
-    embedded PostgreSQL and broker when `with_services`."""
+def run_child(services: Services, database_url: str, *args: str, with_services: bool = True,
+              settings_: dict[str, str] | None = None) -> ChildRun:
+    """`python -m bench.child ARGS` with the bench's stack (and the settings `settings_` adds to its environment);
+    memory sampled over its whole process tree, plus the embedded PostgreSQL and broker when `with_services`."""
     log_path = services.root / f"child-{args[0]}-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.child", *args], env=child_environment(services, database_url),
+            [sys.executable, "-m", "bench.child", *args], env={**child_environment(services, database_url), **(settings_ or {})},
             cwd=settings.REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
         )
         with PeakRss(root_pid=process.pid, extra_pids=service_pids(services) if with_services else ()) as memory:
@@ -164,15 +174,20 @@ def spark_start_stop(services: Services) -> ChildRun:
     return run_child(services, services.admin_url, "spark")
 
 
-def pipeline_run(services: Services, database_url: str, start: dt.date, end: dt.date) -> ChildRun:
-    return run_child(services, database_url, "pipeline", "--start", start.isoformat(), "--end", end.isoformat())
+def pipeline_run(services: Services, database_url: str, start: dt.date, end: dt.date,
+                 settings_: dict[str, str] | None = None) -> ChildRun:
+    return run_child(services, database_url, "pipeline", "--start", start.isoformat(), "--end", end.isoformat(),
+                     settings_=settings_)
 
 
-def nightly_run(services: Services, history_sessions: int) -> tuple[ChildRun, dict[str, int]]:
-    """One session (NIGHT) on tables that hold `history_sessions` sessions before it."""
-    url, counts = database_with_history(services, NIGHT, history_sessions)
+def nightly_run(services: Services, history_sessions: int,
+                holdings_per_etf: int = HOLDINGS_PER_ETF) -> tuple[ChildRun, dict[str, int]]:
+    """One session (NIGHT) on tables that hold `history_sessions` sessions before it, `holdings_per_etf` holdings per
+    ETF in the history and the run."""
+    url, counts = database_with_history(services, NIGHT, history_sessions, holdings_per_etf)
     try:
-        return pipeline_run(services, url, NIGHT, NIGHT), counts
+        return pipeline_run(services, url, NIGHT, NIGHT,
+                            {HOLDINGS_PER_ETF_VARIABLE: str(holdings_per_etf)}), counts
     finally:
         services.drop_database(url)
 

@@ -27,7 +27,7 @@ from trendfolio.analytics.allocation import (
     FALLBACK_BENCHMARK, FALLBACK_TRENDING_ETFS, PORTFOLIO_HORIZONS, SCORE_INVERSE_VOL, AllocationRule, capped_weights,
 )
 from trendfolio.analytics.allocation import LOOKBACK_SESSIONS as ALLOCATION_LOOKBACK
-from trendfolio.analytics.baselines import BASELINES, ROW_COLUMNS, TRADING_SESSIONS_PER_YEAR, CostRule
+from trendfolio.analytics.baselines import BASELINES, ROW_COLUMNS, TRACK, TRADING_SESSIONS_PER_YEAR, CostRule
 from trendfolio.analytics.baselines import LOOKBACK_SESSIONS as BASELINES_LOOKBACK
 from trendfolio.analytics.performance import (
     BENCHMARK_HELD, EVALUATED, UNPRICED, refresh_running_figures, rewritten_through,
@@ -38,7 +38,7 @@ from trendfolio.analytics.trending import (
 from trendfolio.analytics.trending import BENCHMARK_HELD as SPY_HELD
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS as TREND_LOOKBACK
 from trendfolio.collect import (
-    held_price_windows, held_stocks, in_windows, previous_closes, price_fetch_start, record_fetches, require_rows,
+    in_windows, previous_closes, price_fetch_start, record_fetches, require_rows, stock_price_windows, windows_end,
 )
 from trendfolio.sources import MarketDataSource, refused_by_source
 from trendfolio.tables import (
@@ -208,17 +208,17 @@ def collect_holdings(conn, source: MarketDataSource, day: dt.date, trending: lis
 
 
 def collect_stock_prices(conn, source: MarketDataSource, day: dt.date, rule: AllocationRule) -> None:
-    first = calendar.session_before(day, EVALUATION_SESSIONS)
-    windows = held_price_windows(held_stocks(conn, first, day, rule.max_holdings_age_days), ALLOCATION_LOOKBACK,
-                                 EVALUATION_SESSIONS, day)
+    windows, ran = stock_price_windows(conn, [day], ALLOCATION_LOOKBACK, EVALUATION_SESSIONS,
+                                       rule.max_holdings_age_days)
+    through = windows_end(windows, day)
     tickers = sorted(windows)
-    wanted = [(t, day) for t in tickers if in_windows(windows, t, day)]
+    wanted = [(t, d) for t in tickers for d in ran if d >= day and in_windows(windows, t, d)]
     if not tickers:
         return
     fetch_from = price_fetch_start(conn, DAILY_STOCK_HISTORY.name, tickers, day, ALLOCATION_LOOKBACK)
-    fetched = source.daily_ohlc(tickers, fetch_from, day)
+    fetched = source.daily_ohlc(tickers, fetch_from, through)
     refused, _ = refused_by_source(source)
-    checked = validate_ohlc(fetched, partition_date=day, universe=tickers,
+    checked = validate_ohlc(fetched, partition_date=through, universe=tickers,
                             previous_close=previous_closes(conn, DAILY_STOCK_HISTORY.name, fetched))
     valid = checked.valid
     kept = [in_windows(windows, t, d) for t, d in zip(valid["ticker"], valid["trade_date"])]
@@ -366,15 +366,22 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
             source=row.source,
             **{f"excess_vs_{b}": row.portfolio_return - (trending_return, sector_return, row.benchmark_return)[k]
                for k, b in enumerate(BASELINES)}))
-    stored = query(conn, f"SELECT {', '.join(ROW_COLUMNS)} FROM analytics_08_portfolio_baselines "
-                         "WHERE evaluated_on < %s OR evaluated_on > %s", (day, through))
-    parts = [frame for frame in (stored, pd.DataFrame(rows)) if not frame.empty]
+    # The running figures restart with each of analytics_07's tracks, which it has just brought up to date.
+    tracks = query(conn, f"SELECT evaluated_on, horizon, {TRACK} FROM analytics_07_portfolio_performance "
+                         "WHERE evaluated_on BETWEEN %s AND %s", (day, through))
+    stored = query(conn, f"SELECT {', '.join(f'b.{c}' for c in ROW_COLUMNS)}, p.{TRACK} "
+                         "FROM analytics_08_portfolio_baselines b "
+                         "JOIN analytics_07_portfolio_performance p USING (evaluated_on, horizon) "
+                         "WHERE b.evaluated_on < %s OR b.evaluated_on > %s", (day, through))
+    new = pd.DataFrame(rows)
+    new = new.merge(tracks, on=["evaluated_on", "horizon"]) if not new.empty else new
+    parts = [frame for frame in (stored, new) if not frame.empty]
     if not parts:
         replace_rows(conn, PORTFOLIO_BASELINES, day, last, pd.DataFrame())
         return
     every = pd.concat(parts, ignore_index=True)
     out = []
-    for horizon, one in every.groupby("horizon", sort=True):
+    for (horizon, _), one in every.groupby(["horizon", TRACK], sort=True):
         one = one.sort_values("evaluated_on").reset_index(drop=True)
         per_session = 1.0 / horizon
         one["evaluations"] = np.arange(1, len(one) + 1)

@@ -13,7 +13,7 @@ import datetime as dt
 import sys
 import traceback
 
-from bench import analytics_scale, kafka_ingest, nightly, yahoo_budget
+from bench import analytics_scale, kafka_ingest, long_backfill, nightly, wide_universe, yahoo_budget
 from bench.common import Outcome, bench_services, git_commit, machine, report
 
 
@@ -29,6 +29,9 @@ def main() -> None:
         ({1}, lambda services: kafka_ingest.measure(services, kafka_ingest.DEFAULT_ROWS, profile=False)),
         ({5}, lambda services: analytics_scale.measure(services, 200, 5000, 10)),
         ({7}, yahoo_budget.measure),
+        ({9}, lambda services: wide_universe.measure(services, 2, wide_universe.WIDE_HOLDINGS)),
+        ({"4b"}, lambda services: long_backfill.measure(services, long_backfill.DEFAULT_START,
+                                                         long_backfill.DEFAULT_END)),
     ]
     outcomes = []
     for numbers, benchmark in groups:

@@ -10,6 +10,7 @@ from orchestration_stack import BIN, OrchestrationStack
 from test_daily_pipeline import FILLED_AFTER_A_HORIZON, TABLES_BY_DATE_COLUMN, snapshot
 
 from assets import ALL_ASSETS
+from trendfolio import calendar
 from trendfolio.collect import held_price_windows
 
 pytestmark = pytest.mark.integration
@@ -60,13 +61,37 @@ def test_backfill_twice_equals_one_run_per_session(services, warehouse, resource
         assert f"{table:36s} succeeded: 5 partitions materialized" in output
 
 
-def test_held_price_windows_span_the_history_before_each_holding_to_its_longest_horizon():
+def test_held_price_windows_span_the_history_before_each_holding_to_its_longest_horizon_run():
     day = dt.date.fromisoformat
     held = [(day("2026-11-18"), "AAPL"), (day("2026-11-20"), "AAPL"), (day("2026-11-02"), "XOM"),
             (day("2026-11-24"), "XOM")]
-    assert held_price_windows(held, 2, 3, day("2026-11-25")) == {
-        # two sessions before 11-18 are 11-16 and 11-17; three after 11-20 are 11-23, 11-24, 11-25
+    # Runs went through 11-02..11-03 and 11-16..11-25, and a later range through 11-30 (11-26 is Thanksgiving).
+    ran = [*calendar.sessions_between(day("2026-11-02"), day("2026-11-03")),
+           *calendar.sessions_between(day("2026-11-16"), day("2026-11-25")), day("2026-11-30")]
+    assert held_price_windows(held, 2, 3, ran) == {
+        # two sessions before 11-18 are 11-16 and 11-17; three after 11-20 end at 11-25, the last one run
         "AAPL": [(day("2026-11-16"), day("2026-11-25"))],
-        # far apart: two spans, the second cut at the run's end (11-26 is Thanksgiving)
-        "XOM": [(day("2026-10-29"), day("2026-11-05")), (day("2026-11-20"), day("2026-11-25"))],
+        # far apart: two spans; the first cut at 11-03, the last session run in its horizon (11-05); the second
+        # reaches 11-30, three after 11-24, run by the later range
+        "XOM": [(day("2026-10-29"), day("2026-11-03")), (day("2026-11-20"), day("2026-11-30"))],
     }
+
+
+def test_held_price_windows_over_every_run_equal_the_nights_together():
+    """Whatever order ranges ran in, collected_06 keeps what one nightly run per session would: the night of E keeps
+    the spans of the stocks held on the `horizon` sessions up to E, cut at E."""
+    day = dt.date.fromisoformat
+    ran = [*calendar.sessions_between(day("2026-10-01"), day("2026-10-20")),
+           *calendar.sessions_between(day("2026-10-26"), day("2026-11-10"))]
+    held = [(d, stock) for i, d in enumerate(ran) for stock in ("AAPL", "MSFT", "XOM")[: 1 + i % 3]]
+
+    def days(windows):
+        return {(stock, d) for stock, spans in windows.items() for first, last in spans
+                for d in calendar.sessions_between(first, last)}
+
+    nights = set()
+    for night in ran:
+        recent = calendar.previous_sessions(night, 4)[0]
+        nights |= days(held_price_windows([(d, s) for d, s in held if recent <= d <= night], 2, 3,
+                                          [d for d in ran if d <= night]))
+    assert days(held_price_windows(held, 2, 3, ran)) == nights

@@ -222,6 +222,7 @@ def test_the_replay_backed_server_answers_any_universe_ticker_with_the_real_pric
     """The server as benchmark 7 and the Yahoo fault tests use it: MSFT's recording ends 2022-01-31, so a window
     reaching 2022-03-14 comes from the replay data like the ETFs' (one chart request per ticker)."""
     import yfinance as yf
+    from yfinance.data import YfData
 
     from trendfolio.devtools.yahoo_recorded_server import CHART, QUOTE_SUMMARY_KIND
     from trendfolio.sources.replay import ReplaySource
@@ -230,6 +231,9 @@ def test_the_replay_backed_server_answers_any_universe_ticker_with_the_real_pric
     replay = ReplaySource(shared_marketdata)
     server = RecordedYahoo(shared_marketdata, replay=replay, holdings_as_of=night)
     yf.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    # yfinance keeps responses in memory by Yahoo's URL, not the server's: an earlier test's "no time zone" for SPY
+    # and XLK (a server without replay data) would answer here.
+    YfData.cache_get.cache_clear()
     with serve(server) as base:
         source = YahooSource(requests_per_second=1000, base_url=base)
         frame = source.daily_ohlc(tickers, dt.date(2021, 12, 1), night)

@@ -3,6 +3,10 @@
 One run for the whole range: every asset has `BackfillPolicy.single_run()` and reads its partition range, so the
 collection assets fetch the range in one batch and both Spark assets share one SparkSession. The run is recorded in the
 instance (PostgreSQL through dagster-postgres) like any other, tagged with the range.
+
+The run goes through the instance event by event (`execute_streaming`) instead of `execute_in_process`, whose result
+keeps every event of the run in memory: a 5-year range is ≈ 1,250 partitions × 7 assets of materializations and checks.
+Only the failure events are kept; the progress display reads the event log, as the Dagster UI does.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ import datetime as dt
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Callable
 
-from dagster import DagsterEventType, DagsterInstance, JobDefinition
+from dagster import DagsterEvent, DagsterEventType, DagsterInstance, DagsterRunStatus, JobDefinition
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import create_execution_plan, execute_run_iterator
 
 from trendfolio import calendar
+from trendfolio.failures import is_failure_event
 from trendfolio.leftovers import process_tags
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -38,7 +46,8 @@ class Progress:
 
     def __init__(self, started: float):
         self.started = started
-        self.materialized: dict[str, list] = {}
+        self.materialized: dict[str, int] = {}  # step → partitions materialized so far
+        self.last_metadata: dict[str, dict] = {}  # step → its latest materialization's metadata
 
     def line(self, event) -> str | None:
         elapsed = f"{event.timestamp - self.started:7.1f}s"
@@ -46,18 +55,18 @@ class Progress:
         step = dagster_event.step_key or ""
         kind = dagster_event.event_type
         if kind == DagsterEventType.ASSET_MATERIALIZATION:
-            self.materialized.setdefault(step, []).append(dagster_event.event_specific_data.materialization.metadata)
+            self.materialized[step] = self.materialized.get(step, 0) + 1
+            self.last_metadata[step] = dagster_event.event_specific_data.materialization.metadata
             return None
         if kind == DagsterEventType.STEP_START:
             return f"{elapsed}  {step:36s} started"
         if kind == DagsterEventType.STEP_FAILURE:
             error = dagster_event.event_specific_data.error
             return f"{elapsed}  {step:36s} FAILED: {error.message.strip() if error else 'see the event log'}"
-        materializations = self.materialized.get(step, [])
         # Every partition's materialization carries the run's metadata (one write for the whole range): show it once.
-        shown = ", ".join(f"{k}={materializations[-1][k].value}" for k in SHOWN_METADATA
-                          if materializations and k in materializations[-1])
-        return f"{elapsed}  {step:36s} succeeded: {len(materializations)} partitions materialized  {shown}"
+        metadata = self.last_metadata.get(step, {})
+        shown = ", ".join(f"{k}={metadata[k].value}" for k in SHOWN_METADATA if k in metadata)
+        return f"{elapsed}  {step:36s} succeeded: {self.materialized.get(step, 0)} partitions materialized  {shown}"
 
 
 class ProgressPrinter(threading.Thread):
@@ -95,9 +104,34 @@ class ProgressPrinter(threading.Thread):
         self.join()
 
 
+@dataclass
+class StreamedRun:
+    """What a streamed run leaves in memory: its id, whether it succeeded, and its failure events (for the one line
+    that says why: trendfolio.failures.run_failure)."""
+
+    run_id: str
+    success: bool
+    failures: list[DagsterEvent] = field(default_factory=list)
+
+
+def execute_streaming(job: JobDefinition, instance: DagsterInstance, run_id: str, tags: dict[str, str],
+                      run_config: dict | None = None) -> StreamedRun:
+    """`job` in this process on the in-process executor, as `execute_in_process` runs it, recorded in `instance`, its
+    events written to the instance's event log as they come and then dropped, except the failures."""
+    in_process = InMemoryJob(job.as_ephemeral_job(resource_defs={}, input_values={}))
+    definition = in_process.get_definition()
+    plan = create_execution_plan(in_process, run_config=run_config or {},
+                                 instance_ref=instance.get_ref() if instance.is_persistent else None)
+    run = instance.create_run_for_job(job_def=definition, execution_plan=plan, run_id=run_id,
+                                      run_config=run_config or {}, tags={**definition.run_tags, **tags})
+    failures = [event for event in execute_run_iterator(in_process, run, instance) if is_failure_event(event)]
+    finished = instance.get_run_by_id(run_id)
+    return StreamedRun(run_id, finished is not None and finished.status == DagsterRunStatus.SUCCESS, failures)
+
+
 def backfill(job: JobDefinition, instance: DagsterInstance, start: dt.date, end: dt.date,
              echo: Callable[[str], None] = print):
-    """Run `job` once for the sessions in [start, end]; returns the ExecuteInProcessResult, or None for no session."""
+    """Run `job` once for the sessions in [start, end]; returns the StreamedRun, or None for no session."""
     sessions = calendar.sessions_between(start, end)
     if not sessions:
         echo(f"no NYSE session between {start} and {end}: nothing to run")
@@ -108,7 +142,6 @@ def backfill(job: JobDefinition, instance: DagsterInstance, start: dt.date, end:
     progress = ProgressPrinter(run_id, echo)
     progress.start()
     try:
-        return job.execute_in_process(run_config=QUIET_CONSOLE, instance=instance, run_id=run_id,
-                                      tags={**range_tags(sessions), **process_tags()}, raise_on_error=False)
+        return execute_streaming(job, instance, run_id, {**range_tags(sessions), **process_tags()}, QUIET_CONSOLE)
     finally:
         progress.finish()

@@ -3,6 +3,7 @@ is fetched again every night because adjusted closes are rewritten after dividen
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 
 import pandas as pd
@@ -78,26 +79,60 @@ def held_stocks(conn: psycopg.Connection, first: dt.date, end: dt.date, max_age_
                   key=lambda pair: (pair[1], pair[0]))
 
 
+def ranked_sessions(conn: psycopg.Connection, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The sessions in [first, last] some run of the pipeline has been through: analytics_03 ranks every session of
+    every run, before any stock is collected for it."""
+    return [day for day, in conn.execute(
+        "SELECT DISTINCT session_date FROM analytics_03_trending_etfs WHERE session_date BETWEEN %s AND %s ORDER BY 1",
+        (first, last)).fetchall()]
+
+
 def held_price_windows(
-    held: list[tuple[dt.date, str]], history_sessions: int, horizon_sessions: int, end: dt.date
+    held: list[tuple[dt.date, str]], history_sessions: int, horizon_sessions: int, ran: list[dt.date]
 ) -> dict[str, list[tuple[dt.date, dt.date]]]:
     """Per stock, the dates whose prices are kept: for each session D it is held on, from `history_sessions` before D
     (its measures) to `horizon_sessions` after D (the end of the longest horizon of a portfolio built on D, so the
-    portfolio can be evaluated), cut at `end`; overlapping spans merged. The nightly run of E keeps what falls in the
-    spans of the sessions held up to E, a backfill the same over its range, so both leave the same rows."""
+    portfolio can be evaluated), cut at the latest session of `ran` in that horizon; overlapping spans merged.
+    `ran`: the sessions runs have been through (the running one's included, so every D is one of them). This is what
+    the nightly runs of `ran` keep together (the night of E keeps the spans of the sessions held up to E, cut at E),
+    whatever order they, or backfills over them, ran in: a range run after a later one extends its stocks' spans
+    into the later range's sessions, as that range's run would have had it run second."""
     spans: dict[str, list[tuple[dt.date, dt.date]]] = {}
-    every = calendar.sessions_between(calendar.previous_sessions(min((d for d, _ in held), default=end),
-                                                                 history_sessions + 1)[0], end)
+    if not held:
+        return spans
+    ran = sorted(ran)
+    every = calendar.sessions_between(calendar.session_before(min(d for d, _ in held), history_sessions),
+                                      ran[-1])
     position = {day: i for i, day in enumerate(every)}
     for session, stock in sorted(held, key=lambda pair: (pair[1], pair[0])):
         i = position[session]
-        span = (every[i - history_sessions], every[min(i + horizon_sessions, len(every) - 1)])
+        horizon_end = every[min(i + horizon_sessions, len(every) - 1)]
+        span = (every[i - history_sessions], ran[bisect.bisect_right(ran, horizon_end) - 1])
         merged = spans.setdefault(stock, [])
         if merged and position[span[0]] <= position[merged[-1][1]] + 1:
             merged[-1] = (merged[-1][0], max(merged[-1][1], span[1]))
         else:
             merged.append(span)
     return spans
+
+
+def stock_price_windows(
+    conn: psycopg.Connection, sessions: list[dt.date], history_sessions: int, horizon_sessions: int, max_age_days: int
+) -> tuple[dict[str, list[tuple[dt.date, dt.date]]], list[dt.date]]:
+    """The spans of prices collected_06 keeps when running over `sessions` (`held_price_windows`), for the stocks held
+    on them and on the `horizon_sessions` before them (their portfolios' horizons have not all elapsed), and the
+    sessions runs have been through from the first of them on: the running ones and those a later range already ran
+    within the horizon, which that range's run could not know this range's stocks would need."""
+    first = calendar.session_before(sessions[0], horizon_sessions)
+    held = held_stocks(conn, first, sessions[-1], max_age_days)
+    ran = sorted(set(sessions).union(
+        ranked_sessions(conn, first, calendar.session_after(sessions[-1], horizon_sessions))))
+    return held_price_windows(held, history_sessions, horizon_sessions, ran), ran
+
+
+def windows_end(windows: dict[str, list[tuple[dt.date, dt.date]]], end: dt.date) -> dt.date:
+    """The last date any span reaches, or `end`: how far the fetch goes (never past the last session run)."""
+    return max([end] + [last for spans in windows.values() for _, last in spans])
 
 
 def in_windows(windows: dict[str, list[tuple[dt.date, dt.date]]], ticker: str, day: dt.date) -> bool:

@@ -67,10 +67,19 @@ def explain_exception(error: BaseException) -> str:
     return explain(exception_chain(error))
 
 
-def run_failure(result) -> str:
-    """Why an `execute_in_process` result failed: the first failed step and its cause, in one line."""
-    for event in result.all_events:
-        if event.event_type_value in ("STEP_FAILURE", "RESOURCE_INIT_FAILURE", "RUN_FAILURE"):
+# The events that say why a run failed, in the order run_failure looks for a cause.
+FAILURE_EVENT_TYPES = ("STEP_FAILURE", "RESOURCE_INIT_FAILURE", "RUN_FAILURE")
+
+
+def is_failure_event(event) -> bool:
+    return event.event_type_value in FAILURE_EVENT_TYPES
+
+
+def run_failure(events) -> str:
+    """Why a run failed, from its events (an `execute_in_process` result's `all_events`, a streamed run's
+    `failures`): the first failed step and its cause, in one line."""
+    for event in events:
+        if is_failure_event(event):
             error = getattr(event.event_specific_data, "error", None)
             if error is None:
                 continue
