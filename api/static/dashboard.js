@@ -532,9 +532,11 @@ async function showSession(session) {
     await renderRanking(session);
     await Promise.all([...HORIZONS.map(h => renderPortfolio(session, h)), renderHistory(session)]);
     await showHorizon(view.horizon);
+    if (view.session !== session) return;  // a later choice ([ or ] pressed again) is loading: it says when it is ready
     document.body.dataset.session = session;
     document.body.dataset.state = "ready";
   } catch (error) {
+    if (view.session !== session) return;
     $("errors").textContent = `Could not load ${session}: ${error.message}`;
     document.body.dataset.state = "error";
   }
