@@ -34,8 +34,7 @@ NIGHTLY, PLAIN, INCREMENTAL, BACKFILL, MEMORY = 2, "2b", 3, 4, 6
 def source_note() -> str:
     source = os.environ.get("TRENDFOLIO_SOURCE", "synthetic")
     if source == "synthetic":
-        return ("source: synthetic (the brief asks for the replay source; it is not on this branch yet — set "
-                "TRENDFOLIO_SOURCE=replay once it is)")
+        return "source: synthetic (TRENDFOLIO_SOURCE=replay measures on the real data of ../shared/marketdata)"
     return f"source: {source}"
 
 
@@ -122,7 +121,7 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             {f"{BACKFILL_SESSIONS} sessions, one run": seconds(backfill.seconds),
              "one session": seconds(night.seconds), **steps(backfill, f"{BACKFILL_SESSIONS} sessions: ")},
             notes[:1] + ["the backfill runs through the job's partition-range tags (what a single-run backfill "
-                         "launches); issue 5's `trendfolio backfill --start --end` is not on this branch yet"],
+                         "launches, as `trendfolio backfill --start --end` does)"],
         ))
     if MEMORY in which:
         peak = night.peak_rss / GIB

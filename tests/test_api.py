@@ -908,7 +908,8 @@ def test_dashboard_views_draw_the_api_data_in_headless_chromium(served, browser,
                               "[e.name, Math.round(e.startTime)])), first_chart: Number(document.body.dataset."
                               "firstChartMs), ready: Math.round(performance.now()) })")
     record_summary("dashboard_first_paint", {"data": "3 synthetic sessions (test fixture)", **timing})
-    assert timing["paint"]["first-contentful-paint"] < 5000  # generous: a noisy shared machine; the figure is recorded
+    # Speed is benchmark 8's (bench/dashboard_paint.py); here only that a paint happened, and its figure is recorded.
+    assert timing["paint"]["first-contentful-paint"] > 0
     view = browser.evaluate(RENDERED)
     browser.screenshot(ARTIFACTS / f"dashboard-{session}-h{horizon}.png")
 

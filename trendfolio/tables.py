@@ -200,7 +200,7 @@ PORTFOLIO_BASELINES = Table(
             Column("portfolio_return", "double precision", "the portfolio's return over the horizon"),
             Column("trending_etfs_return", "double precision",
                    "the session's trending ETFs equally weighted (SPY when none trends)"),
-            Column("sector_etfs_return", "double precision", "the 11 sector ETFs equally weighted"),
+            Column("sector_etfs_return", "double precision", "the sector ETFs (by default the 11) equally weighted"),
             Column("spy_return", "double precision", "SPY over the same sessions"),
             Column("excess_vs_trending_etfs", "double precision", "portfolio_return minus trending_etfs_return"),
             Column("excess_vs_sector_etfs", "double precision", "portfolio_return minus sector_etfs_return"),
