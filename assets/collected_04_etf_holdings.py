@@ -20,6 +20,7 @@ from assets.table_metadata import table_metadata
 from resources import KafkaResource, MarketDataResource, PostgresResource
 from trendfolio import quality
 from trendfolio.analytics.allocation import AllocationRule
+from trendfolio.collect import stale_lists
 from trendfolio.sources import HOLDINGS_COLUMNS
 from trendfolio.tables import ETF_HOLDINGS
 from trendfolio.validation import validate_holdings
@@ -34,13 +35,7 @@ CHECKS = [AssetCheckSpec(HOLDINGS_NOT_STALE, asset="collected_04_etf_holdings",
 
 
 def staleness_check(conn, start, end) -> AssetCheckResult:
-    stale = conn.execute(
-        "SELECT t.session_date::text, t.ticker, latest.as_of::text FROM analytics_03_trending_etfs AS t "
-        "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
-        "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
-        "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s "
-        "AND (latest.as_of IS NULL OR latest.as_of < t.session_date - %s) ORDER BY 1, 2",
-        (start, end, MAX_HOLDINGS_AGE_DAYS)).fetchall()
+    stale = stale_lists(conn, start, end, MAX_HOLDINGS_AGE_DAYS)
     return AssetCheckResult(check_name=HOLDINGS_NOT_STALE, passed=not stale, severity=AssetCheckSeverity.WARN,
                             metadata={"stale_or_missing": [f"{day} {etf}: latest list {as_of or 'none'}"
                                                            for day, etf, as_of in stale[:50]],

@@ -56,18 +56,36 @@ def previous_closes(conn: psycopg.Connection, table: str, fetched: pd.DataFrame)
     return dict(rows)
 
 
+# Each trending ETF of a session (t) with the date of its latest holdings list on or before the session (latest.as_of,
+# null when it has none): the point-in-time list analytics_05 allocates from, if it is recent enough.
+_TRENDING_WITH_LATEST_LIST = (
+    "FROM analytics_03_trending_etfs AS t "
+    "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
+    "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest ")
+
+
 def held_lists(conn: psycopg.Connection, first: dt.date, end: dt.date,
                max_age_days: int) -> list[tuple[dt.date, str, dt.date, str]]:
     """(session, trending ETF, date of its list, stock) for every session in [first, end] and every trending ETF whose
     latest holdings list with as_of_date on or before the session is no more than `max_age_days` older (the same rule
-    as analytics_05's universe): a trending ETF without such a list has no row."""
+    as analytics_05's universe): a trending ETF without such a list has no row (`stale_lists` names it)."""
     return conn.execute(
-        "SELECT t.session_date, t.ticker, latest.as_of, h.holding_ticker FROM analytics_03_trending_etfs AS t "
-        "CROSS JOIN LATERAL (SELECT max(as_of_date) AS as_of FROM collected_04_etf_holdings AS l "
-        "                    WHERE l.etf_ticker = t.ticker AND l.as_of_date <= t.session_date) AS latest "
+        f"SELECT t.session_date, t.ticker, latest.as_of, h.holding_ticker {_TRENDING_WITH_LATEST_LIST}"
         "JOIN collected_04_etf_holdings AS h ON h.etf_ticker = t.ticker AND h.as_of_date = latest.as_of "
         "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s AND latest.as_of >= t.session_date - %s "
         "ORDER BY 1, 2, 4",
+        (first, end, max_age_days),
+    ).fetchall()
+
+
+def stale_lists(conn: psycopg.Connection, first: dt.date, end: dt.date,
+                max_age_days: int) -> list[tuple[dt.date, str, dt.date | None]]:
+    """(session, trending ETF, date of its latest list or None) for the trending ETFs of the sessions in [first, end]
+    that `held_lists` leaves out: no list on or before the session, or one more than `max_age_days` older."""
+    return conn.execute(
+        f"SELECT t.session_date, t.ticker, latest.as_of {_TRENDING_WITH_LATEST_LIST}"
+        "WHERE t.is_trending AND t.session_date BETWEEN %s AND %s "
+        "AND (latest.as_of IS NULL OR latest.as_of < t.session_date - %s) ORDER BY 1, 2",
         (first, end, max_age_days),
     ).fetchall()
 
