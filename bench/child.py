@@ -41,7 +41,10 @@ def spark_jobs_summary() -> dict:
     """Spark's own metrics for the jobs the run left in the process's session (from its UI's REST API): how many jobs,
     the sum of their durations, and the longest ones with what started them."""
     from pyspark.sql import SparkSession
+    from pyspark.sql.utils import is_remote
 
+    if is_remote():  # a Spark Connect server's jobs are not the client's to list (its UI is off)
+        return {}
     session = SparkSession.getActiveSession()
     if session is None or not session.sparkContext.uiWebUrl:
         return {}

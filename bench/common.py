@@ -249,14 +249,13 @@ def copy_frame(database_url: str, table: str, frame: pd.DataFrame, chunk_rows: i
 
 
 def service_pids(services: Services) -> tuple[int, ...]:
-    """The embedded PostgreSQL postmaster and broker PIDs under the bench's temporary folder (empty when external)."""
+    """The embedded PostgreSQL postmaster, broker and (when one runs) Spark Connect server PIDs under the bench's
+    temporary folder (empty when external)."""
+    paths = settings.LocalStackPaths(services.root)
     pids = []
-    pid_file = settings.LocalStackPaths(services.root).pgdata / "postmaster.pid"
     with contextlib.suppress(OSError, ValueError):
-        pids.append(int(pid_file.read_text().splitlines()[0]))
-    broker_pid = settings.LocalStackPaths(services.root).broker_pid
-    with contextlib.suppress(OSError, ValueError):
-        pids.append(int(broker_pid.read_text().strip()))
+        pids.append(int((paths.pgdata / "postmaster.pid").read_text().splitlines()[0]))
+    pids += [pid for pid in (stack.embedded_broker(paths).pid(), stack.spark_connect_server(paths).pid()) if pid]
     return tuple(pids)
 
 

@@ -15,12 +15,16 @@ nightly run for every ratio that has it as denominator.
 from __future__ import annotations
 
 import os
+import time
+
+import psutil
 
 from bench.common import GIB, Outcome, Services, gib, seconds, within
 from bench.pipeline import (
     NIGHT, RELATIVE_TOLERANCE, SESSIONS_PER_YEAR, ChildRun, backfill_run, describe_history,
     night_against_plain_script, nightly_run, spark_start_stop,
 )
+from trendfolio import settings, stack
 
 OVERHEAD_TARGET = 2.0
 PLAIN_TARGET = 5.0
@@ -29,6 +33,7 @@ BACKFILL_TARGET = 3.0
 BACKFILL_SESSIONS = 60
 MEMORY_TARGET_GIB = 3.0
 NIGHTLY, PLAIN, INCREMENTAL, BACKFILL, MEMORY = 2, "2b", 3, 4, 6
+CONNECT_NIGHTLY, CONNECT_PLAIN = "2c", "2d"  # benchmarks 2 and 2b with the stack's Spark Connect server
 
 
 def source_note() -> str:
@@ -36,6 +41,14 @@ def source_note() -> str:
     if source == "synthetic":
         return "source: synthetic (TRENDFOLIO_SOURCE=replay measures on the real data of ../shared/marketdata)"
     return f"source: {source}"
+
+
+def tables_equal(differences: list[str], floats: int, inexact: int) -> str:
+    """Benchmark 2b's comparison of the night's tables with the plain script's, in one cell."""
+    if differences:
+        return "no: " + "; ".join(differences[:5])
+    return (f"yes ({floats:,} float cells, {inexact:,} of them not bit-identical, all within {RELATIVE_TOLERANCE:g} "
+            "relative)")
 
 
 def steps(run: ChildRun, prefix: str = "") -> dict[str, str]:
@@ -89,9 +102,7 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             (False if differences else within(ratio, PLAIN_TARGET)),
             {"daily_pipeline, one session": seconds(night.seconds),
              "plain pandas + psycopg script, same session": seconds(plain.seconds),
-             "tables equal": "no: " + "; ".join(differences[:5]) if differences else
-             f"yes ({floats:,} float cells, {inexact:,} of them not bit-identical, all within "
-             f"{RELATIVE_TOLERANCE:g} relative)"},
+             "tables equal": tables_equal(differences, floats, inexact)},
             notes,
         ))
     if INCREMENTAL in which:
@@ -136,4 +147,57 @@ def measure(services: Services, which: set[int]) -> list[Outcome]:
             notes[:1] + ["RSS counts PostgreSQL's shared buffers once per backend: the RSS sum overstates, PSS is "
                          "the memory actually taken"],
         ))
+    return outcomes
+
+
+
+def measure_connect(services: Services) -> list[Outcome]:
+    """Benchmarks 2 and 2b with a Spark Connect server started with the stack (TRENDFOLIO_SPARK_CONNECT): the server's
+    start is the stack's cost, timed and reported apart like PostgreSQL's. The first night on a fresh server pays its
+    cold JIT and Python workers; the measured night is the next one, since every night after the first runs on a
+    stack that stays up. The yardstick is still a bare Spark start in local mode, timed before and after."""
+    began = time.perf_counter()
+    with stack.private_spark_connect(services.root) as server:
+        server_start = time.perf_counter() - began
+        server_idle_rss = psutil.Process(server.pid()).memory_info().rss
+        connect = {settings.SPARK_CONNECT_VARIABLE: server.url()}
+        spark_before = spark_start_stop(services)
+        first, _ = nightly_run(services, SESSIONS_PER_YEAR, settings_=connect)
+        night, plain, one_year, (differences, floats, inexact) = night_against_plain_script(
+            services, SESSIONS_PER_YEAR, connect)
+        spark_after = spark_start_stop(services)
+        server_rss = psutil.Process(server.pid()).memory_info().rss
+    spark_seconds = (spark_before.seconds + spark_after.seconds) / 2
+    ratio = night.seconds / spark_seconds
+    notes = [source_note(), f"one year of history before {NIGHT}: {describe_history(one_year)} rows",
+             "each night runs in a fresh Python process against the Spark Connect server started once before them; "
+             "the bare Spark start in a fresh process (cold JVM, local mode); imports excluded on both sides"]
+    server_rows = {
+        "Spark Connect server start (the stack's, not the night's)": seconds(server_start),
+        "Spark Connect server RSS: idle after its start / after the nights": f"{gib(server_idle_rss)} / {gib(server_rss)}",
+        "first night after the server's start (cold server)": seconds(first.seconds),
+        **steps(first, "first night: "),
+    }
+    outcomes = [Outcome(
+        CONNECT_NIGHTLY, "nightly overhead with the stack's Spark Connect server",
+        f"wall time of daily_pipeline for one session ({NIGHT}) through a Spark Connect server already up and past "
+        "its first night, against the bare start and stop of one local Spark session, same run",
+        ratio, f"≤ {OVERHEAD_TARGET} ×", within(ratio, OVERHEAD_TARGET),
+        {"daily_pipeline, one session, through Spark Connect": seconds(night.seconds),
+         "Spark start + stop, local mode (mean of before and after)": seconds(spark_seconds),
+         "  before the nights": seconds(spark_before.seconds), "  after the nights": seconds(spark_after.seconds),
+         **steps(night), **server_rows},
+        notes,
+    )]
+    plain_ratio = None if differences else night.seconds / plain.seconds
+    outcomes.append(Outcome(
+        CONNECT_PLAIN, "nightly run with the stack's Spark Connect server against a plain script",
+        f"the night of {CONNECT_NIGHTLY} against bench/plain_night.py doing the same session's work, each on its own "
+        "copy of the same history; every pipeline table of the two must be equal afterwards",
+        plain_ratio, f"≤ {PLAIN_TARGET} ×", False if differences else within(plain_ratio, PLAIN_TARGET),
+        {"daily_pipeline, one session, through Spark Connect": seconds(night.seconds),
+         "plain pandas + psycopg script, same session": seconds(plain.seconds),
+         "tables equal": tables_equal(differences, floats, inexact)},
+        notes,
+    ))
     return outcomes

@@ -180,14 +180,14 @@ def pipeline_run(services: Services, database_url: str, start: dt.date, end: dt.
                      settings_=settings_)
 
 
-def nightly_run(services: Services, history_sessions: int,
-                holdings_per_etf: int = HOLDINGS_PER_ETF) -> tuple[ChildRun, dict[str, int]]:
+def nightly_run(services: Services, history_sessions: int, holdings_per_etf: int = HOLDINGS_PER_ETF,
+                settings_: dict[str, str] | None = None) -> tuple[ChildRun, dict[str, int]]:
     """One session (NIGHT) on tables that hold `history_sessions` sessions before it, `holdings_per_etf` holdings per
-    ETF in the history and the run."""
+    ETF in the history and the run (with the settings `settings_` adds)."""
     url, counts = database_with_history(services, NIGHT, history_sessions, holdings_per_etf)
     try:
         return pipeline_run(services, url, NIGHT, NIGHT,
-                            {HOLDINGS_PER_ETF_VARIABLE: str(holdings_per_etf)}), counts
+                            {HOLDINGS_PER_ETF_VARIABLE: str(holdings_per_etf), **(settings_ or {})}), counts
     finally:
         services.drop_database(url)
 
@@ -249,13 +249,14 @@ def table_differences(expected_url: str, actual_url: str) -> tuple[list[str], in
     return differences, floats, inexact
 
 
-def night_against_plain_script(services: Services, history_sessions: int) -> tuple[ChildRun, ChildRun, dict, tuple]:
-    """NIGHT run by the pipeline and by the plain script, each on its own copy of the same history, then every
-    pipeline table of the two compared (`table_differences`)."""
+def night_against_plain_script(services: Services, history_sessions: int, settings_: dict[str, str] | None = None,
+                               ) -> tuple[ChildRun, ChildRun, dict, tuple]:
+    """NIGHT run by the pipeline (with the settings `settings_` adds) and by the plain script, each on its own copy of
+    the same history, then every pipeline table of the two compared (`table_differences`)."""
     night_url, counts = database_with_history(services, NIGHT, history_sessions)
     plain_url, _ = database_with_history(services, NIGHT, history_sessions)
     try:
-        night = pipeline_run(services, night_url, NIGHT, NIGHT)
+        night = pipeline_run(services, night_url, NIGHT, NIGHT, settings_)
         plain = plain_night_run(services, plain_url)
         return night, plain, counts, table_differences(night_url, plain_url)
     finally:

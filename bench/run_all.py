@@ -26,6 +26,7 @@ def main() -> None:
     machine_line, commit = machine(), git_commit()
     groups = [
         ({2, "2b", 3, 4, 6}, lambda services: nightly.measure(services, {2, "2b", 3, 4, 6} - skip)),
+        ({"2c", "2d"}, nightly.measure_connect),
         ({1}, lambda services: kafka_ingest.measure(services, kafka_ingest.DEFAULT_ROWS, profile=False)),
         ({5}, lambda services: analytics_scale.measure(services, 200, 5000, 10)),
         ({7}, yahoo_budget.measure),

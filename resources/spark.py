@@ -1,16 +1,21 @@
-"""Spark through dagster-pyspark. One SparkSession per process: `getOrCreate` hands every asset of a run the session
-the first one started (the job runs in process for that reason), since a start costs 15-20 s on two cores."""
+"""Spark through dagster-pyspark, or a Spark Connect server. One SparkSession per process: `getOrCreate` hands every
+asset of a run the session the first one started (the job runs in process for that reason), since a start costs
+15-20 s on two cores. With `remote` (TRENDFOLIO_SPARK_CONNECT) the session is a Spark Connect client of a server that
+outlives the run: the night pays neither the JVM's start nor its cold JIT."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import uuid
 
 from dagster import ConfigurableResource
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 
 from trendfolio import stack
+from trendfolio.stack import spark as spark_settings
 
 
 # Ranges up to this many sessions run with SMALL_RANGE_SETTINGS (`SparkResource.session`).
@@ -28,14 +33,27 @@ SMALL_RANGE_SETTINGS = {
 }
 # The SparkSession started in the background when a run that needs Spark begins (`SparkResource.setup_for_execution`).
 _WARMING: list[threading.Thread] = []
+# The process's Spark Connect session per server URL (`SparkResource._connect`).
+_CONNECTED: dict[tuple[str, str], SparkSession] = {}
+_CONNECTING = threading.Lock()
+
+
+def _disconnect() -> None:
+    """Close the process's Connect sessions before the interpreter exits (kept on the server): a gRPC channel left to
+    the garbage collector at exit can wait forever."""
+    while _CONNECTED:
+        _CONNECTED.popitem()[1].stop()
 
 
 class SparkResource(ConfigurableResource):
-    """`master_url` is `local[N]` for local mode or `spark://host:7077` for a cluster."""
+    """`master_url` is `local[N]` for local mode or `spark://host:7077` for a cluster; `remote`, when set, is a Spark
+    Connect server `sc://host:port` that runs the analytics instead (then `master_url` and `driver_memory` are the
+    server's business)."""
 
-    master_url: str = "local[2]"
-    driver_memory: str = "2g"
-    shuffle_partitions: int = 2
+    master_url: str = spark_settings.LOCAL_MASTER
+    driver_memory: str = spark_settings.DRIVER_MEMORY
+    shuffle_partitions: int = spark_settings.SHUFFLE_PARTITIONS
+    remote: str = ""
 
     def setup_for_execution(self, context) -> None:
         """Start the SparkSession in a background thread as the run begins, so that the JVM starts while the
@@ -52,39 +70,62 @@ class SparkResource(ConfigurableResource):
         except Exception:  # noqa: BLE001 — session() starts it again and reports the error where it is needed
             pass
 
-    def _start(self) -> SparkSession:
+    def _start(self, small: bool = True) -> SparkSession:
+        if self.remote:
+            return self._connect(small)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return LazyPySparkResource(spark_config=self.spark_config()).spark_session
 
+    def _connect(self, small: bool) -> SparkSession:
+        """The process's Spark Connect session with the server `remote`, made by the Connect builder itself (pyspark's
+        own builder refuses one next to a classic session in the same process, as in the test suite). It switches the
+        process to Connect mode: from then on `pyspark.sql.functions` and `Window` build Connect expressions (pyspark
+        decides by this variable), so a process runs its analytics either in local mode or through Connect.
+
+        Every process that runs a night joins the same server-side session (a fixed id per server and settings
+        profile, never released), so that the server's Python workers, which belong to a session, stay warm from one
+        night to the next: a new session's first `applyInPandas` starts them (≈ 2.7 s at load 5). Nights and longer
+        ranges have a session each since they set different settings. A session the server has closed (expired on
+        an external server) makes way for a fresh one."""
+        from pyspark.errors import PySparkException
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+        profile = "small" if small else "large"
+        with _CONNECTING:
+            session = _CONNECTED.get((self.remote, profile))
+            if session is not None and not session.is_stopped:
+                return session
+            session_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.remote}#trendfolio-{profile}")
+            for url in (f"{self.remote.rstrip('/')}/;session_id={session_id}", self.remote):
+                session = ConnectSession.builder.remote(url).create()
+                session.release_session_on_close = url == self.remote
+                try:
+                    session.conf.set("spark.sql.session.timeZone", "UTC")  # the first call: is the session usable?
+                    break
+                except PySparkException as error:
+                    session.stop()
+                    if "SESSION_CLOSED" not in str(error):
+                        raise
+            for key, value in spark_settings.sql_settings(self.shuffle_partitions).items():
+                session.conf.set(key, value)
+            if not _CONNECTED:
+                atexit.register(_disconnect)
+            _CONNECTED[(self.remote, profile)] = session
+            return session
+
     def spark_config(self) -> dict:
-        jar = stack.check_spark_prerequisites()["jdbc_jar"] if self.master_url.startswith("local") else stack.jdbc_jar()
-        config = {
-            "spark.master": self.master_url,
-            "spark.app.name": "trendfolio",
-            "spark.driver.memory": self.driver_memory,
-            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-            # A night is a few thousand rows: adaptive execution re-plans every stage as a job of its own, which made
-            # one nightly run 39 small Spark jobs instead of 6 (bench/README.md, benchmark 2).
-            "spark.sql.adaptive.enabled": "false",
-            "spark.sql.session.timeZone": "UTC",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.log.structuredLogging.enabled": "false",
-            "spark.driver.bindAddress": "127.0.0.1" if self.master_url.startswith("local") else "0.0.0.0",
-        }
-        if jar and jar.endswith(".jar"):
-            config["spark.jars"] = jar
-        else:
-            config["spark.jars.packages"] = stack.JDBC_MAVEN_PACKAGE
-        return config
+        return spark_settings.spark_config(self.master_url, self.driver_memory, self.shuffle_partitions)
 
     def session(self, sessions: int | None = None) -> SparkSession:
         """`sessions`: how many trading sessions the caller computes. A short range (a nightly run) runs with
         SMALL_RANGE_SETTINGS, a longer one (or None) with the resource's shuffle partitions and code generation."""
         while _WARMING:
             _WARMING.pop().join()
-        spark = self._start()
-        spark.sparkContext.setLogLevel("ERROR")
         small = sessions is not None and sessions <= SMALL_RANGE_SESSIONS
+        spark = self._start(small)
+        if not self.remote:  # a Connect server logs to its own file (TRENDFOLIO_HOME/spark-connect.log)
+            spark.sparkContext.setLogLevel("ERROR")
         settings = SMALL_RANGE_SETTINGS if small else {
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.codegen.wholeStage": "true",

@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Documented local defaults (the embedded stack listens on 127.0.0.1 only).
 DEFAULT_PG_PORT = 54329
 DEFAULT_KAFKA_PORT = 59092
+DEFAULT_SPARK_CONNECT_PORT = 15002
 DEFAULT_PG_USER = "trendfolio"  # owns the warehouse; not a superuser
 BOOTSTRAP_PG_USER = "postgres"  # the embedded cluster's superuser, for setting up roles and databases only
 DEFAULT_PG_PASSWORD = "trendfolio"
@@ -44,6 +45,18 @@ class LocalStackPaths:
     def broker_pid(self) -> Path:
         return self.root / "broker.pid"
 
+    @property
+    def spark_connect_dir(self) -> Path:
+        return self.root / "spark-connect"
+
+    @property
+    def spark_connect_log(self) -> Path:
+        return self.root / "spark-connect.log"
+
+    @property
+    def spark_connect_pid(self) -> Path:
+        return self.root / "spark-connect.pid"
+
 
 def local_stack_paths() -> LocalStackPaths:
     return LocalStackPaths(Path(os.environ.get("TRENDFOLIO_HOME", REPO_ROOT / ".trendfolio")).resolve())
@@ -55,6 +68,32 @@ def pg_port() -> int:
 
 def kafka_port() -> int:
     return int(os.environ.get("TRENDFOLIO_KAFKA_PORT", DEFAULT_KAFKA_PORT))
+
+
+def spark_connect_port() -> int:
+    return int(os.environ.get("TRENDFOLIO_SPARK_CONNECT_PORT", DEFAULT_SPARK_CONNECT_PORT))
+
+
+SPARK_CONNECT_VARIABLE = "TRENDFOLIO_SPARK_CONNECT"
+
+
+def spark_connect_embedded() -> bool:
+    """Whether the embedded stack runs a Spark Connect server (TRENDFOLIO_SPARK_CONNECT=embedded)."""
+    return os.environ.get(SPARK_CONNECT_VARIABLE, "") == "embedded"
+
+
+def spark_remote() -> str:
+    """The Spark Connect server the runs' analytics use: `sc://host:port` (TRENDFOLIO_SPARK_CONNECT set to it, or
+    `embedded` for the embedded stack's on TRENDFOLIO_SPARK_CONNECT_PORT), or "" for Spark in the run's own process
+    (SPARK_MASTER_URL), the default."""
+    value = os.environ.get(SPARK_CONNECT_VARIABLE, "")
+    if value == "embedded":
+        return f"sc://127.0.0.1:{spark_connect_port()}"
+    if value and not value.startswith("sc://"):
+        raise StackError(f"{SPARK_CONNECT_VARIABLE}={value!r}: use embedded (the stack starts a Spark Connect "
+                             "server) or sc://host:port (a running one), or leave it unset for Spark in the run's "
+                             "process")
+    return value
 
 
 def local_database_url(database: str = DEFAULT_PG_DATABASE, port: int | None = None) -> str:

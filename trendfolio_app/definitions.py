@@ -31,7 +31,8 @@ defs = Definitions(
             bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
             namespace=optional("KAFKA_NAMESPACE", KafkaResource.model_fields["namespace"].default)),
         "spark": SparkResource(
-            master_url=optional("SPARK_MASTER_URL", SparkResource.model_fields["master_url"].default)),
+            master_url=optional("SPARK_MASTER_URL", SparkResource.model_fields["master_url"].default),
+            remote=settings.spark_remote()),
         "market_data": MarketDataResource(
             source=EnvVar("TRENDFOLIO_SOURCE"), replay_dir=optional("TRENDFOLIO_REPLAY_DIR", ""),
             yahoo_base_url=optional("TRENDFOLIO_YAHOO_BASE_URL", ""),

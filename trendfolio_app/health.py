@@ -16,6 +16,7 @@ import psycopg
 from trendfolio import settings
 from trendfolio_app import services
 from trendfolio.stack.host import wait_for_port
+from trendfolio.stack.spark import connect_address
 from trendfolio.console import mask_url
 from trendfolio.migrations import migration_files
 from trendfolio.tables import DEAD_LETTERS, PIPELINE_TABLES
@@ -58,6 +59,14 @@ def check_services(report: Report, external: set[str]) -> bool:
         "embedded Tansu: topics live in memory and are gone when it stops; the tables keep every row"
     report.add(f"  broker      {'up' if broker_up else 'DOWN':5s} {bootstrap} ({kind})",
                None if broker_up else "the Kafka broker does not answer: `trendfolio stack up` starts the embedded one")
+    remote = settings.spark_remote()
+    if remote:
+        host, port = connect_address(remote)
+        spark_up = wait_for_port(port, timeout_s=1, host=host)
+        kind = "embedded" if settings.spark_connect_embedded() else "external"
+        report.add(f"  spark       {'up' if spark_up else 'DOWN':5s} {remote} (Spark Connect server, {kind})",
+                   None if spark_up else "the Spark Connect server does not answer: `trendfolio stack up` starts the "
+                   "embedded one (TRENDFOLIO_SPARK_CONNECT=embedded)")
     for name, label, start in (("ui", "dagster ui", "trendfolio ui"), ("api", "api", "trendfolio api"),
                                ("airflow", "airflow", "trendfolio airflow")):
         url = services.running(name)

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -178,17 +179,15 @@ def allocate(
     keys = ["session_date", "horizon"]
     max_stock, max_etf = rule.max_stock_weight, rule.max_etf_weight
 
-    def weigh(group):
-        (session_date, horizon), stocks = group
-        stocks = sorted(stocks)
-        weights, note = capped_weights(np.array([raw for _, raw, _ in stocks]), [etfs for _, _, etfs in stocks],
+    def weigh(stocks: pd.DataFrame) -> pd.DataFrame:
+        stocks = stocks.sort_values("ticker")
+        weights, note = capped_weights(stocks["raw"].to_numpy(dtype=float), [list(etfs) for etfs in stocks["etfs"]],
                                        max_stock, max_etf)
-        return [(session_date, horizon, ticker, float(w), note) for (ticker, _, _), w in zip(stocks, weights)]
+        return stocks[[*keys, "ticker"]].assign(weight=weights, constraint_note=note)
 
-    groups = eligible.select(*keys, "ticker", "raw", "etfs").rdd.map(
-        lambda r: ((r.session_date, r.horizon), (r.ticker, r.raw, list(r.etfs)))).groupByKey()
-    weighted = spark.createDataFrame(
-        groups.flatMap(weigh), "session_date date, horizon int, ticker string, weight double, constraint_note string",
+    # applyInPandas rather than an RDD: Spark Connect (TRENDFOLIO_SPARK_CONNECT) has no RDDs.
+    weighted = eligible.select(*keys, "ticker", "raw", "etfs").groupBy(*keys).applyInPandas(
+        weigh, "session_date date, horizon int, ticker string, weight double, constraint_note string",
     ).join(eligible, [*keys, "ticker"])
     portfolio = weighted.join(sessions, "session_date").select(
         *keys, "ticker", "weight", "score", F.col("vol_20").alias("volatility"),

@@ -1,5 +1,5 @@
 """The stack of a test session or a benchmark: PostgreSQL and the broker on free ports under a folder of its own (or
-the external ones), and databases made and dropped on it."""
+the external ones), a Spark Connect server when asked, and databases made and dropped on it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from trendfolio import settings
 from trendfolio.stack.broker import embedded_broker
 from trendfolio.stack.host import free_port
 from trendfolio.stack.postgres import embedded_postgres
+from trendfolio.stack.spark import SparkConnectServer, spark_connect_server
 
 @contextmanager
 def private_stack(root: Path) -> Iterator[tuple[str, str]]:
@@ -40,6 +41,17 @@ def private_stack(root: Path) -> Iterator[tuple[str, str]]:
             broker.stop()
         if pg:
             pg.stop()
+
+
+@contextmanager
+def private_spark_connect(root: Path) -> Iterator[SparkConnectServer]:
+    """A Spark Connect server on a free port with its files under `root` (the stack's), stopped afterwards."""
+    server = spark_connect_server(settings.LocalStackPaths(root), port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def create_migrated_database(admin_url: str, name: str) -> str:
