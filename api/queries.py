@@ -18,6 +18,7 @@ HOLDINGS_TABLE = tables.ETF_HOLDINGS.name
 ETF_PRICES_TABLE = tables.DAILY_ETF_OHLC.name
 STOCK_PRICES_TABLE = tables.DAILY_STOCK_HISTORY.name
 TURNOVER_VIEW = tables.PORTFOLIO_TURNOVER_VIEW
+TURNOVER_BETWEEN = tables.PORTFOLIO_TURNOVER_BETWEEN
 # Realized performance: the columns the API serves, in order.
 PERFORMANCE_TABLE = tables.PORTFOLIO_PERFORMANCE.name
 BASELINES_TABLE = tables.PORTFOLIO_BASELINES.name
@@ -243,7 +244,7 @@ def portfolio_changes(conn, session_date: dt.date, previous: dt.date | None, hor
 
 def turnover(conn, horizon: int | None) -> list[dict]:
     """Per (session, horizon) with a previous session's portfolio: the turnover against it and how many tickers
-    entered and left (sql/016's view, the one place the turnover is computed), oldest first."""
+    entered and left (the view over every portfolio, sql/016 and 017), oldest first."""
     return Database.rows(conn, f"""
         SELECT session_date, horizon, previous_session, turnover, entered, left_count FROM {TURNOVER_VIEW}
         WHERE turnover IS NOT NULL AND (%s::smallint IS NULL OR horizon = %s::smallint)
@@ -251,9 +252,10 @@ def turnover(conn, horizon: int | None) -> list[dict]:
 
 
 def portfolio_turnover(conn, session_date: dt.date, horizon: int) -> float | None:
-    """The portfolio's turnover against the previous session's (None when that session has no portfolio)."""
-    return Database.value(conn, f"SELECT turnover FROM {TURNOVER_VIEW} WHERE session_date = %s AND horizon = %s",
-                          (session_date, horizon))
+    """The portfolio's turnover against the previous session's (None when that session has no portfolio), computed
+    for its session only (sql/017)."""
+    return Database.value(conn, f"SELECT turnover FROM {TURNOVER_BETWEEN}(%s, %s) WHERE horizon = %s",
+                          (session_date, session_date, horizon))
 
 
 BASELINE_COLUMNS = (

@@ -19,7 +19,7 @@ from trendfolio.analytics.baselines import (
     LOOKBACK_SESSIONS, ROW_COLUMNS, TRACK, CostRule, baseline_rows, portfolio_baselines,
 )
 from trendfolio.spark_io import read_sql, replace_date_range
-from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_VIEW
+from trendfolio.tables import PORTFOLIO_BASELINES, PORTFOLIO_TURNOVER_BETWEEN
 from trendfolio.warehouse import table_lock
 
 TABLE = PORTFOLIO_BASELINES.name
@@ -70,8 +70,8 @@ def analytics_08_portfolio_baselines(
         allocations = read_sql(
             session, url, "SELECT DISTINCT session_date, horizon, method FROM analytics_05_portfolio_allocation "
             f"WHERE session_date {window}")
-        turnover = read_sql(session, url, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
-                            f"WHERE session_date {window}")
+        turnover = read_sql(session, url, "SELECT session_date, horizon, turnover "
+                            f"FROM {PORTFOLIO_TURNOVER_BETWEEN}('{history_from}', '{through}')")
         trending = read_sql(session, url, "SELECT session_date, ticker, etf_role, is_trending "
                             f"FROM analytics_03_trending_etfs WHERE session_date {window}")
         etf_prices = read_sql(session, url, "SELECT ticker, trade_date, adj_close FROM collected_01_daily_etf_ohlc "

@@ -11,23 +11,26 @@ from trendfolio.analytics.trending import LOOKBACK_SESSIONS
 from trendfolio.collect import previous_closes, price_fetch_start
 from trendfolio.sources import refused_by_source
 from trendfolio.tables import DAILY_ETF_OHLC
+from trendfolio.universe import listed_on
 from trendfolio.validation import validate_ohlc
 
 CHECKS = ohlc_check_specs("collected_01_daily_etf_ohlc")
 
 
 class EtfPrices(Collection):
-    """Every ETF of the universe on every session, with the history the trend rule needs before the first one."""
+    """Every ETF of the universe on every session it trades, with the history the trend rule needs before the first
+    one."""
 
     table = DAILY_ETF_OHLC
     check_names = [c.name for c in CHECKS]
 
     @property
     def tickers(self) -> list[str]:
-        return list(self.universe.etfs)
+        """The ETFs trading by the run's last session."""
+        return [ticker for ticker in self.universe.etfs if listed_on(ticker, self.end)]
 
     def wanted(self, conn):
-        return [(ticker, session) for ticker in self.tickers for session in self.sessions]
+        return [(ticker, session) for ticker in self.tickers for session in self.sessions if listed_on(ticker, session)]
 
     def prepare(self, conn):
         self.fetch_from = price_fetch_start(conn, self.table.name, self.tickers, self.start, LOOKBACK_SESSIONS)

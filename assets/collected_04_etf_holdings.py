@@ -30,7 +30,7 @@ MAX_HOLDINGS_AGE_DAYS = AllocationRule().max_holdings_age_days
 CHECKS = [AssetCheckSpec(HOLDINGS_NOT_STALE, asset="collected_04_etf_holdings",
                          description=f"every trending ETF has a holdings list at most {MAX_HOLDINGS_AGE_DAYS} days "
                                      "older than the session (warn: an older list is not used, the ETF gets no stocks)"),
-          AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings",
+          AssetCheckSpec(HOLDINGS_WEIGHTS_AT_MOST_ONE, asset="collected_04_etf_holdings", blocking=True,
                          description="the weights of each ETF's list on each date sum to at most 1")]
 
 
@@ -44,7 +44,7 @@ def staleness_check(conn, start, end) -> AssetCheckResult:
 
 def weights_check(conn, start, end) -> AssetCheckResult:
     over_one = quality.holdings_over_one(conn, start, end)
-    return AssetCheckResult(check_name=HOLDINGS_WEIGHTS_AT_MOST_ONE, passed=not over_one,
+    return AssetCheckResult(check_name=HOLDINGS_WEIGHTS_AT_MOST_ONE, passed=not over_one, severity=AssetCheckSeverity.ERROR,
                             metadata={"lists_over_one": [f"{etf} {day}: {total}" for etf, day, total in over_one]})
 
 

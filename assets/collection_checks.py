@@ -1,4 +1,8 @@
-"""Asset checks shared by the collection assets, and the result of a run whose dates hold no NYSE session."""
+"""Asset checks shared by the collection assets, and the result of a run whose dates hold no NYSE session.
+
+Every check of ERROR severity in the project is `blocking`: when it fails, its step fails after writing, the run
+fails (the CLI's one line names the check and what it found) and the assets downstream do not run on what it found.
+A WARN check is reported and the night goes on."""
 
 from __future__ import annotations
 
@@ -23,14 +27,15 @@ def ohlc_check_specs(asset_name: str) -> list[AssetCheckSpec]:
         AssetCheckSpec(EVERY_TICKER_HAS_ITS_SESSIONS, asset=asset_name,
                        description="every ticker has a row for each session it is expected on (an ETF every "
                                    "session, a stock each session a trending ETF holds it), or is listed"),
-        AssetCheckSpec(OHLC_SANITY, asset=asset_name,
-                       description="prices > 0, volume >= 0, high >= max(open, close), low <= min(open, close)"),
+        AssetCheckSpec(OHLC_SANITY, asset=asset_name, blocking=True,
+                       description="prices > 0, volume >= 0, high >= max(open, close), low <= min(open, close) "
+                                   "(ERROR)"),
         AssetCheckSpec(FRESHNESS, asset=asset_name,
                        description="the newest stored session is the run's last session"),
-        AssetCheckSpec(EVERY_TICKER_HAS_A_ROW, asset=asset_name,
+        AssetCheckSpec(EVERY_TICKER_HAS_A_ROW, asset=asset_name, blocking=True,
                        description="no ticker of the run's universe is left without a single row in the run's "
                                    "sessions (ERROR, naming them)"),
-        AssetCheckSpec(QUARANTINE_AT_MOST_5_PERCENT, asset=asset_name,
+        AssetCheckSpec(QUARANTINE_AT_MOST_5_PERCENT, asset=asset_name, blocking=True,
                        description="validation refused at most 5 % of the rows fetched (ERROR, naming the tickers)"),
     ]
 
@@ -52,7 +57,7 @@ def ohlc_check_results(conn, table: str, wanted: list[tuple[str, dt.date]], star
         AssetCheckResult(check_name=EVERY_TICKER_HAS_ITS_SESSIONS, passed=not missing,
                          severity=AssetCheckSeverity.WARN,
                          metadata={"tickers_missing": missing, "tickers": len(tickers)}),
-        AssetCheckResult(check_name=OHLC_SANITY, passed=not bad,
+        AssetCheckResult(check_name=OHLC_SANITY, passed=not bad, severity=AssetCheckSeverity.ERROR,
                          metadata={"violations": [f"{t} {d}" for t, d in bad]}),
         AssetCheckResult(check_name=FRESHNESS, passed=not tickers or (latest is not None and latest >= end),
                          severity=AssetCheckSeverity.WARN,

@@ -43,7 +43,7 @@ from trendfolio.collect import (
 from trendfolio.sources import MarketDataSource, refused_by_source
 from trendfolio.tables import (
     DAILY_ETF_OHLC, DAILY_STOCK_HISTORY, ETF_HOLDINGS, PORTFOLIO_ALLOCATION, PORTFOLIO_BASELINES,
-    PORTFOLIO_PERFORMANCE, PORTFOLIO_TURNOVER_VIEW, TRENDING_ETFS, Table,
+    PORTFOLIO_PERFORMANCE, PORTFOLIO_TURNOVER_BETWEEN, TRENDING_ETFS, Table,
 )
 from trendfolio.universe import BENCHMARK, SECTOR_ETFS, Universe
 from trendfolio.validation import validate_holdings, validate_ohlc
@@ -331,8 +331,8 @@ def baselines(conn, day: dt.date, evaluated: pd.DataFrame, allocations: pd.DataF
     history_from = calendar.session_before(day, BASELINES_LOOKBACK)
     trending = query(conn, "SELECT session_date, ticker FROM analytics_03_trending_etfs "
                            "WHERE is_trending AND session_date BETWEEN %s AND %s", (history_from, through))
-    turnover = query(conn, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_VIEW} "
-                           "WHERE session_date BETWEEN %s AND %s", (history_from, through))
+    turnover = query(conn, f"SELECT session_date, horizon, turnover FROM {PORTFOLIO_TURNOVER_BETWEEN}(%s, %s)",
+                     (history_from, through))
     turnover = {(d, h): t for d, h, t in turnover.itertuples(index=False)}
     closes = prices[prices["ticker"].isin(trending["ticker"]) | prices["ticker"].isin(SECTOR_ETFS)
                     | (prices["ticker"] == BENCHMARK)].pivot(index="trade_date", columns="ticker", values="adj_close")

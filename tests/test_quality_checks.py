@@ -59,4 +59,4 @@ def test_every_sector_ranked_finds_a_missing_and_an_unranked_sector(warehouse):
                       "is_trending, rule, source, selection) VALUES (%s, %s, 'sector', 10, %s, false, 'r', 'synthetic', %s)",
            rows)
     with psycopg.connect(warehouse.database_url) as conn:
-        assert quality.sectors_unranked(conn, [D1], ["XLK", "XLF", "XLE", "XLV"]) == [f"{D1} XLE", f"{D1} XLV"]
+        assert quality.sectors_unranked(conn, [(D1, t) for t in ("XLK", "XLF", "XLE", "XLV")]) == [f"{D1} XLE", f"{D1} XLV"]

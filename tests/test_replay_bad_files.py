@@ -1,5 +1,7 @@
-"""A replay CSV that is partly or wholly unreadable costs its lines or its ticker, never the night: collected_01 runs
-over copies of the real ETF files into which a malformed line, and for one ETF a whole unreadable file, are written."""
+"""A replay CSV that is partly or wholly unreadable costs only its lines or its ticker: collected_01 runs over copies of
+the real ETF files into which a malformed line, and for two ETFs a whole unreadable file, are written. Every readable
+row is stored, the rest dead-lettered; the ETFs left without a row fail the night's blocking ERROR check, naming them,
+so no trend is ranked without them."""
 
 import datetime as dt
 import json
@@ -12,6 +14,7 @@ from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from resources import MarketDataResource
 from trendfolio import calendar
 from trendfolio.analytics.trending import LOOKBACK_SESSIONS
+from trendfolio.failures import run_failure
 from trendfolio.universe import ALL_ETFS
 
 pytestmark = pytest.mark.integration
@@ -50,8 +53,11 @@ def test_a_bad_line_is_a_dead_letter_and_a_bad_file_fails_only_its_ticker(wareho
     result = materialize(
         [collected_01_daily_etf_ohlc], partition_key=SESSION.isoformat(),
         resources={**resources, "market_data": MarketDataResource(source="replay", replay_dir=str(folder))},
+        raise_on_error=False,
     )
-    assert result.success
+    assert not result.success
+    assert run_failure(result.all_events) == ("collected_01_daily_etf_ohlc: check every_ticker_has_a_row failed "
+                                              "(ERROR): tickers_without_rows: XLK, XLU; tickers: 15")
     metadata = result.asset_materializations_for_node("collected_01_daily_etf_ohlc")[0].metadata
     unreadable = metadata["tickers_unreadable"].value
     assert sorted(unreadable) == sorted(UNREADABLE)

@@ -1,7 +1,7 @@
 """Issue case 4 on a copy of the real replay ETF prices, through the real collection asset (PostgreSQL, broker):
 the 50 % move rule judges a close only against a recent accepted close. A 100x glitch (XLK 2022-03-14) run night by
-night is never stored, every real XLK close is, and it leaves one dead letter; a 2025 range after 2022 in the same
-database quarantines nothing."""
+night is never stored, every real XLK close is, and it leaves one dead letter (the glitch night fails, naming XLK); a
+2025 range after 2022 in the same database quarantines nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dagster import materialize
 from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
 from resources import MarketDataResource
 from trendfolio import calendar
+from trendfolio.failures import run_failure
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +36,13 @@ def glitched_replay(shared_marketdata, tmp_path):
     return MarketDataResource(source="replay", replay_dir=str(folder))
 
 
-def night(resources, market_data, day):
+def night(resources, market_data, day, fails_with: str | None = None):
+    """The night's check evaluations; the night must succeed, or fail with the one line `fails_with`."""
     result = materialize([collected_01_daily_etf_ohlc], partition_key=day.isoformat(),
-                         resources={**resources, "market_data": market_data})
-    assert result.success
+                         resources={**resources, "market_data": market_data}, raise_on_error=False)
+    assert result.success == (fails_with is None), run_failure(result.all_events)
+    if fails_with is not None:
+        assert run_failure(result.all_events) == fails_with
     return {check.check_name: check for check in result.get_asset_check_evaluations()}
 
 
@@ -46,7 +50,10 @@ def test_case4_a_glitch_night_by_night_is_refused_once_and_the_real_closes_all_l
         resources, warehouse, glitched_replay, shared_marketdata):
     checks = {}
     for day in NIGHTS:
-        checks[day] = night(resources, glitched_replay, day)
+        # The glitch night leaves XLK without a row: its blocking ERROR check fails the night, naming XLK.
+        checks[day] = night(resources, glitched_replay, day, fails_with=None if day != GLITCH else (
+            "collected_01_daily_etf_ohlc: check every_ticker_has_a_row failed (ERROR): tickers_without_rows: XLK; "
+            "tickers: 15"))
     stored = dict(warehouse.query("SELECT trade_date, close FROM collected_01_daily_etf_ohlc WHERE ticker = 'XLK' "
                                   "AND trade_date BETWEEN %s AND %s", (NIGHTS[0], NIGHTS[-1])))
     real = pd.read_csv(shared_marketdata / "phainia_notification" / "XLK.csv")
@@ -59,7 +66,7 @@ def test_case4_a_glitch_night_by_night_is_refused_once_and_the_real_closes_all_l
     assert dead == [(f"XLK|{GLITCH}", "suspicious_move", GLITCH)], dead
     # One refused row of 15 × (61 + 1) fetched on the first night is far below 5 %: the ERROR check passes.
     assert checks[GLITCH]["quarantine_at_most_5_percent"].passed
-    # The glitch night leaves XLK without a row: its ERROR check fails naming it; every other night passes.
+    # Every other night passes it.
     failed = checks[GLITCH]["every_ticker_has_a_row"]
     assert not failed.passed and failed.severity.value == "ERROR"
     assert failed.metadata["tickers_without_rows"].value == ["XLK"]

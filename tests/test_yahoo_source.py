@@ -187,12 +187,14 @@ def test_all_nan_tickers():
 def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_failed_on(
     recorded_yahoo, warehouse, resources, tmp_path, shared_marketdata
 ):
-    """QQQ is the only ETF with a recording (2020-01-02): the 14 others come back all-NaN, as a failed ticker does."""
+    """QQQ is the only ETF with a recording (2020-01-02): the 14 others come back all-NaN, as a failed ticker does. QQQ
+    is stored, and the night fails its blocking check naming the ETFs left without a row."""
     import yfinance as yf
     from dagster import materialize
 
     from assets.collected_01_daily_etf_ohlc import collected_01_daily_etf_ohlc
     from resources import MarketDataResource
+    from trendfolio.failures import run_failure
     from trendfolio.universe import ALL_ETFS
 
     _, base = recorded_yahoo
@@ -203,8 +205,12 @@ def test_the_etf_asset_on_recorded_yahoo_lands_qqq_and_lists_the_tickers_yahoo_f
             return YahooSource(requests_per_second=1000, session=RedirectedSession(base))
 
     result = materialize([collected_01_daily_etf_ohlc], partition_key="2020-01-02",
-                         resources={**resources, "market_data": RecordedYahooResource(source="yfinance")})
-    assert result.success
+                         resources={**resources, "market_data": RecordedYahooResource(source="yfinance")},
+                         raise_on_error=False)
+    assert not result.success
+    assert run_failure(result.all_events) == (
+        "collected_01_daily_etf_ohlc: check every_ticker_has_a_row failed (ERROR): tickers_without_rows: DIA, IWM, SPY, "
+        "XLB, XLC and 9 more; tickers: 15")
     stored = warehouse.query("SELECT ticker, trade_date, open, close, adj_close, volume, source "
                              "FROM collected_01_daily_etf_ohlc")
     assert len(stored) == 1

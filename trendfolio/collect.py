@@ -19,7 +19,7 @@ def price_fetch_start(
     conn: psycopg.Connection, table: str, tickers: list[str], start: dt.date, history_sessions: int
 ) -> dt.date:
     """The first session to ask the source for, so that every ticker has `history_sessions` before `start`."""
-    needed_from = calendar.previous_sessions(start, history_sessions + 1)[0]
+    needed_from = calendar.session_before(start, history_sessions)
     rows = conn.execute(
         f"SELECT ticker, min(trade_date), max(trade_date) FROM {table} "
         "WHERE ticker = ANY(%s) AND trade_date >= %s GROUP BY ticker",
@@ -46,7 +46,7 @@ def previous_closes(conn: psycopg.Connection, table: str, fetched: pd.DataFrame)
     first = days.groupby("ticker")["trade_date"].min()
     if first.empty:
         return {}
-    previous = [calendar.previous_sessions(day, 2)[0] for day in first]
+    previous = [calendar.session_before(day, 1) for day in first]
     rows = conn.execute(
         f"SELECT w.ticker, before.close FROM unnest(%s::text[], %s::date[], %s::date[]) AS w(ticker, first, previous) "
         f"JOIN {table} AS before ON before.ticker = w.ticker AND before.trade_date = w.previous "

@@ -69,21 +69,54 @@ def explain_exception(error: BaseException) -> str:
 
 # The events that say why a run failed, in the order run_failure looks for a cause.
 FAILURE_EVENT_TYPES = ("STEP_FAILURE", "RESOURCE_INIT_FAILURE", "RUN_FAILURE")
+CHECK_EVALUATION = "ASSET_CHECK_EVALUATION"
+# Dagster's error when a blocking check failed at ERROR severity: its message names only the checks, so the line is
+# made from the failed evaluations themselves (what each found).
+BLOCKING_CHECK_FAILED = "DagsterAssetCheckFailedError"
+SHOWN_NAMES = 5  # items of a list named before "and N more"
+
+
+def names(items) -> str:
+    items = [str(item) for item in items]
+    more = f" and {len(items) - SHOWN_NAMES} more" if len(items) > SHOWN_NAMES else ""
+    return ", ".join(items[:SHOWN_NAMES]) + more
+
+
+def describe_check(evaluation) -> str:
+    """A failed check evaluation in words: `check every_ticker_has_a_row failed (ERROR): tickers_without_rows: XLC`."""
+    details = {key: getattr(value, "value", value) for key, value in evaluation.metadata.items()}
+    shown = "; ".join(f"{key}: {names(value) if isinstance(value, list) else value}"
+                      for key, value in details.items() if value not in ([], None, "", {}))
+    return f"check {evaluation.check_name} failed ({evaluation.severity.value})" + (f": {shown}" if shown else "")
+
+
+def is_failed_error_check(event) -> bool:
+    if event.event_type_value != CHECK_EVALUATION:
+        return False
+    evaluation = event.event_specific_data
+    return not evaluation.passed and evaluation.severity.value == "ERROR"
 
 
 def is_failure_event(event) -> bool:
-    return event.event_type_value in FAILURE_EVENT_TYPES
+    """The events run_failure needs: failures, and the failed ERROR checks that may be their cause."""
+    return event.event_type_value in FAILURE_EVENT_TYPES or is_failed_error_check(event)
 
 
 def run_failure(events) -> str:
     """Why a run failed, from its events (an `execute_in_process` result's `all_events`, a streamed run's
     `failures`): the first failed step and its cause, in one line."""
+    events = list(events)
     for event in events:
-        if is_failure_event(event):
+        if event.event_type_value in FAILURE_EVENT_TYPES:
             error = getattr(event.event_specific_data, "error", None)
             if error is None:
                 continue
             where = f"{event.step_key}: " if event.step_key else ""
+            if error.cls_name == BLOCKING_CHECK_FAILED:
+                failed = [describe_check(check.event_specific_data) for check in events
+                          if is_failed_error_check(check) and check.step_key == event.step_key]
+                if failed:
+                    return where + "; ".join(failed)
             return where + explain(error_info_chain(error))
     return "see the run's event log in the Dagster UI"
 

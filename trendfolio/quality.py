@@ -60,14 +60,14 @@ def holdings_over_one(conn: psycopg.Connection, start: dt.date, end: dt.date) ->
 # The analytics checks: what the trending and allocation rules promise (ARCHITECTURE.md, "Analytics rules").
 
 
-def sectors_unranked(conn: psycopg.Connection, sessions: list[dt.date], sectors: list[str]) -> list[str]:
-    """`session ticker` of every sector ETF without a row in analytics_03 for a session, or with a row but no rank
-    although it has the history to be scored (at most 20)."""
+def sectors_unranked(conn: psycopg.Connection, expected: list[tuple[dt.date, str]]) -> list[str]:
+    """`session ticker` of every expected (session, sector ETF) without a row in analytics_03, or with a row but no
+    rank although it has the history to be scored (at most 20)."""
     return [f"{day} {ticker}" for day, ticker in conn.execute(
-        "SELECT s.day::text, e.ticker FROM unnest(%s::date[]) AS s(day) CROSS JOIN unnest(%s::text[]) AS e(ticker) "
-        f"LEFT JOIN {TRENDING_ETFS.name} a ON a.session_date = s.day AND a.ticker = e.ticker "
+        "SELECT e.day::text, e.ticker FROM unnest(%s::date[], %s::text[]) AS e(day, ticker) "
+        f"LEFT JOIN {TRENDING_ETFS.name} a ON a.session_date = e.day AND a.ticker = e.ticker "
         "WHERE a.ticker IS NULL OR (a.score_rank IS NULL AND a.selection <> 'insufficient_history') "
-        "ORDER BY 1, 2 LIMIT 20", (sessions, sectors)).fetchall()]
+        "ORDER BY 1, 2 LIMIT 20", ([day for day, _ in expected], [ticker for _, ticker in expected])).fetchall()]
 
 
 def portfolios_without_rows(conn: psycopg.Connection, sessions: list[dt.date], horizons: list[int]) -> list[str]:

@@ -11,15 +11,7 @@ from typing import Callable
 from dagster import DagsterEventType, DagsterInstance, JobDefinition
 
 from trendfolio.backfill import PROGRESS_EVENTS, ProgressPrinter
-
-SHOWN_NAMES = 5  # tickers named in a warning before "and N more"
-
-
-def _names(items) -> str:
-    items = [str(item) for item in items]
-    more = f" and {len(items) - SHOWN_NAMES} more" if len(items) > SHOWN_NAMES else ""
-    return ", ".join(items[:SHOWN_NAMES]) + more
-
+from trendfolio.failures import describe_check, names
 
 def _value(metadata_value):
     return getattr(metadata_value, "value", metadata_value)
@@ -58,11 +50,7 @@ class AssetLines:
         if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = dagster_event.event_specific_data
             if not evaluation.passed:
-                details = {key: _value(value) for key, value in evaluation.metadata.items()}
-                shown = "; ".join(f"{key}: {_names(value) if isinstance(value, list) else value}"
-                                  for key, value in details.items() if value not in ([], None, ""))
-                self.failed_checks.setdefault(step, []).append(
-                    f"check {evaluation.check_name} failed ({evaluation.severity.value})" + (f": {shown}" if shown else ""))
+                self.failed_checks.setdefault(step, []).append(describe_check(evaluation))
             return None
         self.finished.add(step)
         began = self.step_started.get(step, event.timestamp)
@@ -81,10 +69,10 @@ class AssetLines:
         dead = int(metadata.get("dead_letters_validation") or 0) + int(metadata.get("dead_letters_consumer") or 0)
         if dead:
             rules = {**(metadata.get("dead_letters_by_rule") or {}), **(metadata.get("dead_letters_consumer_by_rule") or {})}
-            found.append(f"{dead} rows quarantined in ops_dead_letters ({_names(f'{r}: {n}' for r, n in rules.items())})")
+            found.append(f"{dead} rows quarantined in ops_dead_letters ({names(f'{r}: {n}' for r, n in rules.items())})")
         missing = metadata.get("tickers_missing") or []
         if missing:
-            found.append(f"no data from the source for {len(missing)} tickers: {_names(missing)}")
+            found.append(f"no data from the source for {len(missing)} tickers: {names(missing)}")
         found += self.failed_checks.get(step, [])
         self.warnings += len(found)
         return found

@@ -268,8 +268,11 @@ COLLECTION_FETCHES = Table(
             Column("stored", "boolean", "a row for it is stored (false: the source had none, or it was refused)")),
 )
 
-# A view, not a table (sql/016): each portfolio's turnover against the previous session's, the one place it is computed.
+# A view, not a table (sql/016): each portfolio's turnover against the previous session's, for every portfolio.
 PORTFOLIO_TURNOVER_VIEW = "analytics_05_portfolio_turnover"
+# The same rows for the portfolios of a range of sessions (sql/017, the one place the turnover is computed; the view is
+# defined through it): `{PORTFOLIO_TURNOVER_BETWEEN}(first, last)` reads only the range and the session before it.
+PORTFOLIO_TURNOVER_BETWEEN = "analytics_05_portfolio_turnover_between"
 
 # In pipeline order: the order the nightly job writes them.
 TABLES: tuple[Table, ...] = (DAILY_ETF_OHLC, TRENDING_ETFS, ETF_HOLDINGS, DAILY_STOCK_HISTORY, PORTFOLIO_ALLOCATION,

@@ -7,6 +7,7 @@ tickers) and `TRENDFOLIO_HOLDINGS_PER_ETF`. The constants below are their defaul
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -20,9 +21,21 @@ ALL_ETFS = BENCHMARK_ETFS + SECTOR_ETFS
 HOLDINGS_PER_ETF = 10  # as many as Yahoo's topHoldings lists
 MAX_HOLDINGS_PER_ETF = 1000  # beyond any real ETF's list: a larger figure is a typo
 
+# The first trading day of the default ETFs that began after the calendar's first session (1998-12-22, the sector
+# SPDRs' own first day; SPY and DIA traded before it), as in the issuers' histories and ../shared/marketdata. Before
+# it an ETF has no price: no session expects a row for it, and the trend rule ranks the sectors that existed.
+FIRST_SESSIONS = {"QQQ": dt.date(1999, 3, 10), "IWM": dt.date(2000, 5, 26),
+                  "XLRE": dt.date(2015, 10, 8), "XLC": dt.date(2018, 6, 19)}
+
 BENCHMARK_ETFS_VARIABLE = "TRENDFOLIO_BENCHMARK_ETFS"
 SECTOR_ETFS_VARIABLE = "TRENDFOLIO_SECTOR_ETFS"
 HOLDINGS_PER_ETF_VARIABLE = "TRENDFOLIO_HOLDINGS_PER_ETF"
+
+
+def listed_on(ticker: str, day: dt.date) -> bool:
+    """Whether `ticker` traded on `day`; a ticker without a known first trading day is taken to have."""
+    first = FIRST_SESSIONS.get(ticker)
+    return first is None or day >= first
 
 
 def tickers_setting(variable: str, text: str) -> tuple[str, ...]:

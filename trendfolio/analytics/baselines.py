@@ -49,7 +49,7 @@ def baseline_rows(
     """The per-row figures (ROW_COLUMNS) and the track (TRACK) of each analytics_07 row (`performance`: evaluated_on,
     session_date, horizon, holdings, portfolio_return, benchmark_return, source, track_start). `allocations`:
     analytics_05's session_date, horizon, method of the portfolios. `turnover`: session_date, horizon, turnover of the
-    portfolios (the view analytics_05_portfolio_turnover, sql/016). `trending`: analytics_03's session_date, ticker,
+    portfolios (analytics_05_portfolio_turnover_between over the range, sql/017). `trending`: analytics_03's session_date, ticker,
     etf_role, is_trending — its sector rows are the session's sector ETFs, whatever universe was configured then.
     `etf_prices`: ticker, trade_date, adj_close of the ETFs."""
     entry = etf_prices.select("ticker", F.col("trade_date").alias("session_date"), F.col("adj_close").alias("p0"))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trendfolio import calendar
-from trendfolio.universe import HOLDINGS_PER_ETF, SECTOR_ETFS
+from trendfolio.universe import FIRST_SESSIONS, HOLDINGS_PER_ETF, SECTOR_ETFS
 
 SOURCE_NAME = "synthetic"
 EPOCH = dt.date(2015, 1, 2)  # first synthetic session; every path starts here at its base price
@@ -126,7 +126,11 @@ class SyntheticSource:
 
     # --- the source interface -----------------------------------------------------------------------------------
     def daily_ohlc(self, tickers: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        frames = [self._ohlc(t, end) for t in tickers]
+        frames = []
+        for ticker in tickers:
+            frame = self._ohlc(ticker, end)
+            # Like a real source, no price before an ETF's first trading day.
+            frames.append(frame[frame.trade_date >= FIRST_SESSIONS.get(ticker, start)])
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if frame.empty:
             return frame
