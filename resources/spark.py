@@ -14,7 +14,6 @@ from dagster import ConfigurableResource
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 
-from trendfolio import stack
 from trendfolio.stack import spark as spark_settings
 
 
