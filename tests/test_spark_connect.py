@@ -72,3 +72,23 @@ def test_a_wrong_spark_connect_setting_is_refused_in_one_line(monkeypatch):
     monkeypatch.setenv(settings.SPARK_CONNECT_VARIABLE, "embedded")
     monkeypatch.setenv("TRENDFOLIO_SPARK_CONNECT_PORT", "15999")
     assert settings.spark_remote() == "sc://127.0.0.1:15999"
+
+
+def test_the_stack_starts_reports_and_stops_its_connect_server(tmp_path, monkeypatch):
+    """`trendfolio stack up` / `status` / `down` with TRENDFOLIO_SPARK_CONNECT=embedded, on a stack of its own."""
+    for variable in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SPARK_MASTER_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("TRENDFOLIO_HOME", str(tmp_path))
+    for variable in ("TRENDFOLIO_PG_PORT", "TRENDFOLIO_KAFKA_PORT", "TRENDFOLIO_SPARK_CONNECT_PORT"):
+        monkeypatch.setenv(variable, str(stack.free_port()))
+    monkeypatch.setenv(settings.SPARK_CONNECT_VARIABLE, "embedded")
+    server = stack.spark_connect_server()
+    try:
+        lines = stack.up(set())
+        assert f"spark: embedded Spark Connect server, {server.url()}" in lines[-1], lines
+        assert server.is_running() and f"spark connect: running ({server.url()})" in stack.status()
+        monkeypatch.setenv(settings.SPARK_CONNECT_VARIABLE, "sc://spark.example:15002")
+        assert stack.up(set())[-1] == "spark: external Spark Connect server (sc://spark.example:15002)"
+    finally:
+        lines = stack.down()
+    assert "spark connect: stopped" in lines and not server.is_running() and not server.pid_file.exists()
