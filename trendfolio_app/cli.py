@@ -112,7 +112,7 @@ def stack_line(external: set[str]) -> str:
     return (f"stack: postgres {database.hostname}:{database.port or 5432}"
             f"{' (external)' if 'postgres' in external else ''}, "
             f"broker {broker}{' (external)' if 'kafka' in external else ' (embedded, topics in memory)'}, "
-            f"spark {os.environ['SPARK_MASTER_URL']}")
+            f"spark {settings.spark_remote() or os.environ['SPARK_MASTER_URL']}")
 
 
 def next_steps() -> list[str]:
