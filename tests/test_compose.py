@@ -41,6 +41,8 @@ OPTIONAL_VARIABLES = {
     "TRENDFOLIO_HOME": "embedded stack only: where it keeps its data (compose runs real services)",
     "TRENDFOLIO_PG_PORT": "embedded stack only: its PostgreSQL port",
     "TRENDFOLIO_KAFKA_PORT": "embedded stack only: its broker port",
+    "TRENDFOLIO_SPARK_CONNECT_PORT": "embedded stack only: its opt-in Spark Connect server's port",
+    "SPARK_CONNECT_MODE_ENABLED": "not read but set, by resources/spark.py, for pyspark when a Connect server is named",
     "JAVA_HOME": "optional: the image has java on PATH",
     "TRENDFOLIO_JDBC_FROM_MAVEN": "fallback when no JDBC jar is installed; the image installs postgresql.jar",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "`trendfolio airflow` only (a laptop's local Airflow): overrides its "
