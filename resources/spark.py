@@ -18,13 +18,14 @@ from trendfolio.stack import spark as spark_settings
 
 
 # Ranges up to this many sessions run with SMALL_RANGE_SETTINGS (`SparkResource.session`).
-SMALL_RANGE_SESSIONS = 20
+SMALL_RANGE_SESSIONS = 60
 # A nightly run's plans have ~50 shuffle stages of a few hundred rows each: a second task per stage costs more than it
 # parallelizes, and compiling generated Java code (Janino) for every stage and expression costs more than evaluating
 # the expressions interpreted. Without code generation the four analytics steps of a warm night took 19-21 s against
 # 37-42 s with it (load ≈ 20, alternating in one process; bench/README.md, benchmark 2). `factoryMode` is an internal
-# Spark setting (its documented purpose is tests); `codegen.wholeStage` alone gave 30 s. Long ranges keep Spark's
-# defaults: at 13 M rows (benchmark 5) generated code pays.
+# Spark setting (its documented purpose is tests); `codegen.wholeStage` alone gave 30 s. A 60-session backfill too ran
+# faster without it (61.7 s against 70.1 s, benchmark 4); where generated code starts to pay between 60 sessions and
+# 13 M rows (benchmark 5, where it does) is not measured, so longer ranges keep Spark's defaults.
 SMALL_RANGE_SETTINGS = {
     "spark.sql.shuffle.partitions": "1",
     "spark.sql.codegen.wholeStage": "false",

@@ -19,7 +19,7 @@ from trendfolio import calendar, settings, stack
 
 pytestmark = pytest.mark.integration
 
-RANGE = calendar.sessions_between(dt.date(2026, 10, 12), dt.date(2026, 11, 17))  # 26 sessions: more than a night's 20
+RANGE = calendar.sessions_between(dt.date(2026, 8, 12), dt.date(2026, 11, 17))  # 69: past the small-range settings
 NIGHT = dt.date(2026, 11, 18)
 
 
