@@ -270,8 +270,9 @@ COLLECTION_FETCHES = Table(
 
 # A view, not a table (sql/016): each portfolio's turnover against the previous session's, for every portfolio.
 PORTFOLIO_TURNOVER_VIEW = "analytics_05_portfolio_turnover"
-# The same rows for the portfolios of a range of sessions (sql/017, the one place the turnover is computed; the view is
-# defined through it): `{PORTFOLIO_TURNOVER_BETWEEN}(first, last)` reads only the range and the session before it.
+# The same rows for the portfolios of a range of sessions (sql/017, its sum in ticker order since sql/019; the one
+# place the turnover is computed, the view is defined through it): `{PORTFOLIO_TURNOVER_BETWEEN}(first, last)` reads
+# only the range and the session before it.
 PORTFOLIO_TURNOVER_BETWEEN = "analytics_05_portfolio_turnover_between"
 
 # In pipeline order: the order the nightly job writes them.
