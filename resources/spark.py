@@ -31,6 +31,12 @@ SMALL_RANGE_SETTINGS = {
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
+# What a longer range sets back (the process's one session may serve a backfill after a night): Spark's defaults for
+# code generation; its shuffle partitions are the resource's.
+LARGE_RANGE_CODEGEN = {
+    "spark.sql.codegen.wholeStage": "true",
+    "spark.sql.codegen.factoryMode": "FALLBACK",
+}
 # The SparkSession started in the background when a run that needs Spark begins (`SparkResource.setup_for_execution`).
 _WARMING: list[threading.Thread] = []
 # The process's Spark Connect session per server URL (`SparkResource._connect`).
@@ -127,10 +133,7 @@ class SparkResource(ConfigurableResource):
         if not self.remote:  # a Connect server logs to its own file (TRENDFOLIO_HOME/spark-connect.log)
             spark.sparkContext.setLogLevel("ERROR")
         settings = SMALL_RANGE_SETTINGS if small else {
-            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-            "spark.sql.codegen.wholeStage": "true",
-            "spark.sql.codegen.factoryMode": "FALLBACK",
-        }
-        for key, value in settings.items():  # the process's one session may serve a backfill after a night
+            "spark.sql.shuffle.partitions": str(self.shuffle_partitions), **LARGE_RANGE_CODEGEN}
+        for key, value in settings.items():
             spark.conf.set(key, value)
         return spark
